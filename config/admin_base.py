@@ -1,0 +1,45 @@
+"""What every Tally admin page shares: who may see which objects.
+
+A model's `visible_to(user)` queryset method is the one rule of what a user may see; these
+classes apply it to lists, object pages, foreign-key choices and filters, so an id outside the
+user's datasets answers 404 and never shows up in a dropdown.
+"""
+
+from django.http import Http404
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import RelatedDropdownFilter
+
+
+def _visible(queryset, user):
+    return queryset.visible_to(user) if hasattr(queryset, "visible_to") else queryset
+
+
+class ScopedModelAdmin(ModelAdmin):
+    list_filter_submit = True
+    warn_unsaved_form = True
+
+    def get_queryset(self, request):
+        return _visible(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            kwargs["queryset"] = _visible(db_field.remote_field.model._default_manager.all(), request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            kwargs["queryset"] = _visible(db_field.remote_field.model._default_manager.all(), request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django's admin redirects to the index with "doesn't exist"; an object outside the
+        # user's datasets must be indistinguishable from one that never existed: 404.
+        raise Http404
+
+
+class VisibleRelatedFilter(RelatedDropdownFilter):
+    """A dropdown of the related objects the user may see (never other teams' dataset names)."""
+
+    def field_choices(self, field, request, model_admin):
+        related = _visible(field.related_model._default_manager.all(), request.user)
+        return [(obj.pk, str(obj)) for obj in related]

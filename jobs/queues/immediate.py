@@ -1,0 +1,7 @@
+"""Runs the job right away in the calling process: for tests and one-off scripts."""
+
+from jobs.runner import run_job
+
+
+def enqueue(job_id: int) -> None:
+    run_job(job_id)

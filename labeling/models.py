@@ -1,0 +1,126 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from corpus.models import Dataset, Record
+
+
+class LabelSchemaQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "LabelSchemaQuerySet":
+        return self.filter(dataset__in=Dataset.objects.visible_to(user))
+
+
+class LabelSchema(models.Model):
+    """The question asked about each record of a dataset, and the labels that answer it."""
+
+    class Kind(models.TextChoices):
+        SINGLE = "single", "Single label"
+        MULTI = "multi", "Multiple labels"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="label_schemas")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SINGLE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelSchemaQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dataset", "name"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="labelschema_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} · {self.name}"
+
+
+class LabelQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "LabelQuerySet":
+        return self.filter(schema__dataset__in=Dataset.objects.visible_to(user))
+
+
+class Label(models.Model):
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, help_text="What the label means; also used for zero-shot suggestions.")
+    hotkey = models.CharField(max_length=1, blank=True, help_text="One key that applies this label.")
+    color = models.CharField(max_length=7, default="#6366f1", help_text="Hex colour, e.g. #22c55e.")
+    order = models.PositiveIntegerField(default=0)
+
+    objects = LabelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["schema", "order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["schema", "name"], name="label_unique_name"),
+            models.UniqueConstraint(fields=["schema", "hotkey"], condition=~Q(hotkey=""), name="label_unique_hotkey"),
+            models.CheckConstraint(condition=Q(color__regex=r"^#[0-9a-fA-F]{6}$"), name="label_color_hex"),
+            models.CheckConstraint(condition=~Q(hotkey=" "), name="label_hotkey_not_space"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AnnotationQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "AnnotationQuerySet":
+        """Annotations `user` may see: within their datasets, and only their own unless their
+        role may see everyone's (labeling must stay blind for annotators)."""
+        qs = self.filter(record__dataset__in=Dataset.objects.visible_to(user))
+        if user.has_perm("labeling.view_all_annotations"):
+            return qs
+        return qs.filter(annotator=user)
+
+    def by_people(self) -> "AnnotationQuerySet":
+        return self.filter(source=Annotation.Source.HUMAN)
+
+
+class Annotation(models.Model):
+    """What one source says about one record under one schema. Imported labels are a source of
+    their own (annotator empty): they are never passed off as a person's work."""
+
+    class Source(models.TextChoices):
+        HUMAN = "human", "Person"
+        IMPORTED = "imported", "Imported"
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="annotations")
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
+    labels = models.ManyToManyField(Label, related_name="annotations")
+    seconds_spent = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AnnotationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("view_all_annotations", "Can see every annotator's annotations in their datasets")]
+        constraints = [
+            # One answer per person, record and schema; one imported answer per record and schema.
+            models.UniqueConstraint(
+                fields=["record", "schema", "annotator"],
+                condition=Q(source="human"),
+                name="annotation_one_per_annotator",
+            ),
+            models.UniqueConstraint(
+                fields=["record", "schema"], condition=Q(source="imported"), name="annotation_one_imported"
+            ),
+            models.CheckConstraint(
+                condition=(Q(source="human") & Q(annotator__isnull=False))
+                | (Q(source="imported") & Q(annotator__isnull=True)),
+                name="annotation_source_matches_annotator",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__isnull=True) | Q(seconds_spent__gte=0), name="annotation_seconds_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["record", "schema"], name="annotation_by_record"),
+            models.Index(fields=["annotator", "-created_at"], name="annotation_by_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.annotator or self.get_source_display()
+        return f"{who} on record #{self.record_id}"
