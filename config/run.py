@@ -33,7 +33,7 @@ def write_env_file() -> None:
 
 def ensure_admin(data_dir: Path) -> str:
     """The `admin` superuser, with a generated password kept in a file only its owner reads."""
-    from django.contrib.auth import get_user_model  # noqa: PLC0415
+    from django.contrib.auth import get_user_model
 
     password_file = data_dir / "admin-password.txt"
     user_model = get_user_model()
@@ -56,14 +56,14 @@ def ensure_admin(data_dir: Path) -> str:
 def main() -> int:
     write_env_file()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django  # noqa: PLC0415
+    import django
 
     started = time.monotonic()
     django.setup()  # starts (or reuses) the embedded PostgreSQL when there is no DATABASE_URL
-    from django.conf import settings  # noqa: PLC0415
-    from django.core.management import call_command  # noqa: PLC0415
+    from django.conf import settings
+    from django.core.management import call_command
 
-    from config import embedded_db  # noqa: PLC0415
+    from config import embedded_db
 
     call_command("migrate", interactive=False, verbosity=0)
     password = ensure_admin(settings.DATA_DIR)
@@ -105,7 +105,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     if not settings.DATABASE_URL:
-        from django.db import connections  # noqa: PLC0415
+        from django.db import connections
 
         connections.close_all()
         embedded_db.stop_server(settings.DATA_DIR)

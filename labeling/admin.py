@@ -81,7 +81,9 @@ class AnnotationAdmin(ScopedModelAdmin):
 
     @display(description=_("Labels"))
     def label_names(self, obj: Annotation) -> str:
-        return format_html_join(" ", '<span style="color:{}">●</span> {}', ((lab.color, lab.name) for lab in obj.labels.all()))
+        return format_html_join(
+            " ", '<span style="color:{}">●</span> {}', ((lab.color, lab.name) for lab in obj.labels.all())
+        )
 
     @display(description=_("By"))
     def author(self, obj: Annotation) -> str:
@@ -94,7 +96,7 @@ class AnnotationAdmin(ScopedModelAdmin):
 class TeamMemberFieldsMixin(forms.Form):
     """The role and the datasets of a person, on both the add and the change form."""
 
-    role = forms.ChoiceField(choices=[("", _("No role (superusers only)"))] + Role.choices, required=False)
+    role = forms.ChoiceField(choices=[("", _("No role (superusers only)")), *Role.choices], required=False)
     datasets = forms.ModelMultipleChoiceField(queryset=Dataset.objects.none(), required=False)
 
     def setup_team_fields(self, request) -> None:
@@ -192,7 +194,7 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
         return super().user_change_password(request, id, form_url)
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        from django.http import Http404  # noqa: PLC0415
+        from django.http import Http404
 
         raise Http404
 

@@ -113,7 +113,8 @@ class Annotation(models.Model):
                 name="annotation_source_matches_annotator",
             ),
             models.CheckConstraint(
-                condition=Q(seconds_spent__isnull=True) | Q(seconds_spent__gte=0), name="annotation_seconds_not_negative"
+                condition=Q(seconds_spent__isnull=True) | Q(seconds_spent__gte=0),
+                name="annotation_seconds_not_negative",
             ),
         ]
         indexes = [

@@ -36,8 +36,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Reviewers see every annotation of their datasets to adjudicate them.
     Role.REVIEWER: _READ_DATA,
     # Data leads run datasets: members, imports, schemas, exports, and the team's accounts.
-    Role.DATA_LEAD: _READ_DATA
-    + [
+    Role.DATA_LEAD: [
+        *_READ_DATA,
         "corpus.add_dataset",
         "corpus.change_dataset",
         "corpus.delete_dataset",
@@ -63,13 +63,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.change_user",
     ],
     # ML engineers run jobs, models, embeddings and search; the data is read-only to them.
-    Role.ML_ENGINEER: _READ_DATA
-    + [
-        "corpus.embed_dataset",
-        "jobs.view_job",
-        "jobs.change_job",
-        "jobs.view_all_jobs",
-    ],
+    Role.ML_ENGINEER: [*_READ_DATA, "corpus.embed_dataset", "jobs.view_job", "jobs.change_job", "jobs.view_all_jobs"],
 }
 
 
@@ -81,9 +75,7 @@ def sync_role_groups(group_model, permission_model) -> None:
         for perm in perms:
             app_label, codename = perm.split(".")
             try:
-                wanted.append(
-                    permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-                )
+                wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
             except permission_model.DoesNotExist:
                 raise LookupError(f"role {role!r} names unknown permission {perm!r}") from None
         group.permissions.set(wanted)

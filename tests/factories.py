@@ -1,10 +1,11 @@
 import factory
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 
 from corpus.models import Dataset, Document, Membership, Record
 from corpus.text import content_hash
 from jobs.models import Job
 from labeling.models import Annotation, Label, LabelSchema
+from labeling.roles import sync_role_groups
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -20,6 +21,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if extracted:
+            if not Group.objects.filter(name=extracted).exists():
+                # The groups come from a data migration; a transactional test's flush removed them.
+                sync_role_groups(Group, Permission)
             self.groups.add(Group.objects.get(name=extracted))
         self.save()
 

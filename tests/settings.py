@@ -30,3 +30,5 @@ STORAGES = {
     # WhiteNoise's manifest storage 404s hashed files under live_server.
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Two test runs on one machine share the embedded server: each gets databases of its own.
+DATABASES["default"]["TEST"] = {"NAME": f"test_tally_{os.getpid()}"}  # noqa: F405

@@ -12,7 +12,6 @@ from labeling.models import Annotation, Label, LabelSchema
 from tests.conftest import make_persona
 from tests.factories import (
     AnnotationFactory,
-    DatasetFactory,
     DocumentFactory,
     JobFactory,
     LabelFactory,
@@ -131,10 +130,10 @@ def test_admin_pages_answer_by_role(db, model, role):
     inside, outside = objects_for(model, persona)
     info = (model._meta.app_label, model._meta.model_name)
     urls = [
-        reverse("admin:%s_%s_changelist" % info),
-        reverse("admin:%s_%s_add" % info),
-        reverse("admin:%s_%s_change" % info, args=[inside.pk]),
-        reverse("admin:%s_%s_change" % info, args=[outside.pk]),
+        reverse("admin:{}_{}_changelist".format(*info)),
+        reverse("admin:{}_{}_add".format(*info)),
+        reverse("admin:{}_{}_change".format(*info), args=[inside.pk]),
+        reverse("admin:{}_{}_change".format(*info), args=[outside.pk]),
     ]
     statuses = tuple(persona.client.get(url).status_code for url in urls)
 
@@ -143,4 +142,6 @@ def test_admin_pages_answer_by_role(db, model, role):
         response = persona.client.get(urls[0])
         assert response["Location"].startswith(reverse("admin:login"))
     else:
-        assert statuses == EXPECTED[model][role], f"{role} on {model.__name__}: {dict(zip(urls, statuses))}"
+        assert statuses == EXPECTED[model][role], (
+            f"{role} on {model.__name__}: {dict(zip(urls, statuses, strict=False))}"
+        )

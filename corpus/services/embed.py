@@ -37,7 +37,9 @@ def embed_dataset(*, dataset_id: int, embedder: Embedder, progress: Progress | N
     last_id = 0
     while True:
         # Keyset over ids: each chunk is a short read, and work written so far stays written.
-        chunk = list(pending.filter(id__gt=last_id).order_by("id").values_list("id", "text", "content_hash")[:CHUNK_SIZE])
+        chunk = list(
+            pending.filter(id__gt=last_id).order_by("id").values_list("id", "text", "content_hash")[:CHUNK_SIZE]
+        )
         if not chunk:
             break
         last_id = chunk[-1][0]

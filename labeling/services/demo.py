@@ -71,7 +71,9 @@ def load_demo_dataset(*, members=()) -> DemoResult:
 
     schema = LabelSchema.objects.create(dataset=dataset, name="Semantic class", kind=LabelSchema.Kind.SINGLE)
     labels = {
-        name: Label.objects.create(schema=schema, name=name, hotkey=hotkey, color=color, description=description, order=order)
+        name: Label.objects.create(
+            schema=schema, name=name, hotkey=hotkey, color=color, description=description, order=order
+        )
         for order, (name, hotkey, color, description) in enumerate(LABELS)
     }
     with DEMO_FILE.open(newline="", encoding="utf-8") as f:

@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, workers, **options):
         if settings.TASK_QUEUE == "huey":
-            from jobs.queues.huey_queue import run_worker  # noqa: PLC0415
+            from jobs.queues.huey_queue import run_worker
 
             self.stdout.write(f"huey worker on {settings.HUEY_FILE} ({workers} thread(s)); Ctrl-C stops it.")
             run_worker(workers=workers)

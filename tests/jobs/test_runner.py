@@ -1,0 +1,88 @@
+"""run_job: claims a queued row, runs its handler once, records how it ended."""
+
+import pytest
+
+from jobs import register
+from jobs.models import Job
+from jobs.registry import handler_for
+from jobs.runner import run_job
+from jobs.services import start_job
+from tests.factories import JobFactory
+
+calls: list[int] = []
+
+
+@register("test-count")
+def count_run(job: Job) -> None:
+    calls.append(job.pk)
+    job.report(done=2, total=2)
+
+
+@register("test-explode")
+def explode(job: Job) -> None:
+    raise RuntimeError("the disk is full")
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    calls.clear()
+
+
+def test_a_job_runs_once_even_when_its_id_is_delivered_twice(db):
+    job = JobFactory(kind="test-count")
+
+    run_job(job.pk)
+    run_job(job.pk)
+
+    job.refresh_from_db()
+    assert calls == [job.pk]
+    assert (job.status, job.attempts, job.done, job.total) == (Job.Status.SUCCEEDED, 1, 2, 2)
+    assert job.started_at and job.finished_at and job.heartbeat_at
+
+
+def test_a_failing_job_keeps_its_traceback(db):
+    job = JobFactory(kind="test-explode")
+
+    run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "RuntimeError: the disk is full" in job.error
+    assert "Traceback" in job.error
+
+
+def test_a_cancelled_job_is_not_started(db):
+    job = JobFactory(kind="test-count", status=Job.Status.CANCELLED)
+
+    run_job(job.pk)
+
+    assert calls == []
+
+
+def test_an_id_with_no_row_is_ignored(db):
+    run_job(987654)
+
+    assert calls == []
+
+
+def test_starting_a_kind_nobody_handles_fails_at_once(db):
+    with pytest.raises(LookupError, match="no handler registered for job kind 'teleport'"):
+        start_job(kind="teleport", params={})
+    assert not Job.objects.exists()
+
+
+def test_a_kind_cannot_get_two_handlers():
+    with pytest.raises(ValueError, match="already has a handler"):
+        register("test-count")(lambda job: None)
+    assert handler_for("test-count") is count_run
+
+
+def test_job_list_shows_progress(ml_engineer):
+    from django.urls import reverse
+
+    JobFactory(kind="embed", status=Job.Status.RUNNING, done=250, total=1000, created_by=ml_engineer.user)
+
+    response = ml_engineer.client.get(reverse("admin:jobs_job_changelist"))
+
+    assert "250 / 1,000" in response.text
+    assert "width: 25%" in response.text
