@@ -88,6 +88,8 @@ def main() -> int:
     def stop(*_):
         raise KeyboardInterrupt
 
+    # Explicit handlers: a process started in the background inherits SIGINT as ignored.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
         while all(child.poll() is None for child in children):
