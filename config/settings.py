@@ -241,6 +241,18 @@ UNFOLD = {
                         "link": reverse_lazy("admin:jobs_job_changelist"),
                         "permission": _can("jobs.view_job"),
                     },
+                    {
+                        "title": _("Predictions"),
+                        "icon": "online_prediction",
+                        "link": reverse_lazy("admin:labeling_prediction_changelist"),
+                        "permission": _can("labeling.view_prediction"),
+                    },
+                    {
+                        "title": _("Classifiers"),
+                        "icon": "model_training",
+                        "link": reverse_lazy("admin:labeling_classifierversion_changelist"),
+                        "permission": _can("labeling.view_classifierversion"),
+                    },
                 ],
             },
             {

@@ -129,7 +129,7 @@ class Record(models.Model):
     objects = RecordQuerySet.as_manager()
 
     class Meta:
-        ordering = ["dataset", "id"]
+        ordering = ["id"]
         constraints = [
             # Dedupe lives in the database: an import can never insert the same text twice.
             models.UniqueConstraint(fields=["dataset", "content_hash"], name="record_unique_content"),

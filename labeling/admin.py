@@ -10,10 +10,11 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.paginator import InfinitePaginator
 
 from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter
 from corpus.models import Dataset, Membership
-from labeling.models import Annotation, Label, LabelSchema
+from labeling.models import Annotation, ClassifierVersion, Label, LabelSchema, Prediction
 from labeling.roles import Role, role_of
 
 
@@ -88,6 +89,44 @@ class AnnotationAdmin(ScopedModelAdmin):
     @display(description=_("By"))
     def author(self, obj: Annotation) -> str:
         return str(obj.annotator) if obj.annotator else obj.get_source_display()
+
+
+class ReadOnlyAdminMixin:
+    """Rows that only Tally's own processes write (imports, jobs): shown, never typed in."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdminMixin, ScopedModelAdmin):
+    list_display = ["id", "record_id", "label", "score", "source", "model_version", "created_at"]
+    list_filter = [("record__dataset", VisibleRelatedFilter), "source"]
+    list_select_related = ["label"]
+    search_fields = ["=record__id", "model_version"]
+    paginator = InfinitePaginator
+    show_full_result_count = False
+
+
+@admin.register(ClassifierVersion)
+class ClassifierVersionAdmin(ReadOnlyAdminMixin, ScopedModelAdmin):
+    list_display = ["schema", "version", "kind", "embedding_model", "trained_on", "created_at"]
+    list_select_related = ["schema__dataset"]
+    list_filter = [("schema__dataset", VisibleRelatedFilter), "kind"]
+    readonly_fields = [
+        "schema",
+        "version",
+        "kind",
+        "embedding_model",
+        "trained_on",
+        "metrics",
+        "created_by",
+        "created_at",
+    ]
+    fields = readonly_fields
 
 
 # --- The team: people, their role and their datasets ------------------------------------------

@@ -125,3 +125,84 @@ class Annotation(models.Model):
     def __str__(self) -> str:
         who = self.annotator or self.get_source_display()
         return f"{who} on record #{self.record_id}"
+
+
+class ClassifierVersionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ClassifierVersionQuerySet":
+        return self.filter(schema__dataset__in=Dataset.objects.visible_to(user))
+
+
+class ClassifierVersion(models.Model):
+    """One trained (or zero-shot) model for a schema, with its held-out metrics."""
+
+    class Kind(models.TextChoices):
+        ZERO_SHOT = "zero_shot", "Zero-shot (label names and descriptions)"
+        TRAINED = "trained", "Trained on human labels"
+
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="classifiers")
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    embedding_model = models.CharField(max_length=200)
+    trained_on = models.PositiveIntegerField(default=0, help_text="Labeled records used for training.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Held-out accuracy, macro-F1, per label.")
+    artifact = models.BinaryField(null=True, blank=True, editable=False, help_text="The fitted model, serialized.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClassifierVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["schema", "-version"]
+        constraints = [models.UniqueConstraint(fields=["schema", "version"], name="classifier_unique_version")]
+
+    def __str__(self) -> str:
+        return f"{self.schema} v{self.version} ({self.get_kind_display()})"
+
+
+class PredictionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "PredictionQuerySet":
+        return self.filter(record__dataset__in=Dataset.objects.visible_to(user))
+
+
+class Prediction(models.Model):
+    """A model's score for one label on one record: a suggestion, never ground truth. Single-label
+    schemas store the top label per record and version; multi-label ones a row per label."""
+
+    class Source(models.TextChoices):
+        MODEL = "model", "Tally's classifier"
+        IMPORTED = "imported", "Imported with the data"
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="predictions")
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="predictions")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="predictions")
+    score = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MODEL)
+    model_version = models.CharField(
+        max_length=200, help_text="Which model said it, e.g. 'classifier v3' or the file's."
+    )
+    classifier = models.ForeignKey(
+        ClassifierVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="predictions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PredictionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["record", "-score"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "label", "model_version"], name="prediction_unique_per_version"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | (Q(score__gte=0) & Q(score__lte=1)), name="prediction_score_0_1"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["record", "schema"], name="prediction_by_record"),
+            # The records list: filter by predicted label, sort by confidence.
+            models.Index(fields=["label", "-score"], name="prediction_by_label_score"),
+        ]
+
+    def __str__(self) -> str:
+        score = f" {self.score:.2f}" if self.score is not None else ""
+        return f"{self.label}{score} on record #{self.record_id}"

@@ -23,6 +23,8 @@ _READ_DATA = [
     "labeling.view_label",
     "labeling.view_annotation",
     "labeling.view_all_annotations",
+    "labeling.view_prediction",
+    "labeling.view_classifierversion",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group, Permission, User
 from corpus.models import Dataset, Document, Membership, Record
 from corpus.text import content_hash
 from jobs.models import Job
-from labeling.models import Annotation, Label, LabelSchema
+from labeling.models import Annotation, ClassifierVersion, Label, LabelSchema, Prediction
 from labeling.roles import sync_role_groups
 
 
@@ -94,6 +94,27 @@ class AnnotationFactory(factory.django.DjangoModelFactory):
     def labels(self, create, extracted, **kwargs):
         if extracted:
             self.labels.set(extracted)
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prediction
+
+    record = factory.SubFactory(RecordFactory)
+    schema = factory.SubFactory(LabelSchemaFactory, dataset=factory.SelfAttribute("..record.dataset"))
+    label = factory.SubFactory(LabelFactory, schema=factory.SelfAttribute("..schema"))
+    score = 0.8
+    model_version = "test-model v1"
+
+
+class ClassifierVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClassifierVersion
+
+    schema = factory.SubFactory(LabelSchemaFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    kind = ClassifierVersion.Kind.ZERO_SHOT
+    embedding_model = "all-MiniLM-L6-v2"
 
 
 class JobFactory(factory.django.DjangoModelFactory):

@@ -8,14 +8,16 @@ from django.urls import reverse
 
 from corpus.models import Dataset, Document, Record
 from jobs.models import Job
-from labeling.models import Annotation, Label, LabelSchema
+from labeling.models import Annotation, ClassifierVersion, Label, LabelSchema, Prediction
 from tests.conftest import make_persona
 from tests.factories import (
     AnnotationFactory,
+    ClassifierVersionFactory,
     DocumentFactory,
     JobFactory,
     LabelFactory,
     LabelSchemaFactory,
+    PredictionFactory,
     RecordFactory,
     UserFactory,
 )
@@ -67,6 +69,20 @@ EXPECTED = {
         "ml_engineer": (200, 403, 200, 404),
         "admin": (200, 403, 200, 200),  # annotations come from labeling, imports and the API
     },
+    Prediction: {
+        "annotator": NO,  # suggestions reach annotators on the annotate screen only
+        "reviewer": (200, 403, 200, 404),
+        "data_lead": (200, 403, 200, 404),
+        "ml_engineer": (200, 403, 200, 404),
+        "admin": (200, 403, 200, 200),  # written by imports and classification jobs only
+    },
+    ClassifierVersion: {
+        "annotator": NO,
+        "reviewer": (200, 403, 200, 404),
+        "data_lead": (200, 403, 200, 404),
+        "ml_engineer": (200, 403, 200, 404),
+        "admin": (200, 403, 200, 200),
+    },
     # "outside" a job: one somebody else started.
     Job: {
         "annotator": NO,
@@ -110,6 +126,10 @@ def objects_for(model, persona):
     if model is Annotation:
         author = persona.user or someone
         return AnnotationFactory(record__dataset=inside, annotator=author), AnnotationFactory(record__dataset=outside)
+    if model is Prediction:
+        return PredictionFactory(record__dataset=inside), PredictionFactory(record__dataset=outside)
+    if model is ClassifierVersion:
+        return ClassifierVersionFactory(schema__dataset=inside), ClassifierVersionFactory(schema__dataset=outside)
     if model is Job:
         return JobFactory(created_by=persona.user), JobFactory(created_by=someone)
     if model is User:

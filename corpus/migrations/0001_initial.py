@@ -90,7 +90,7 @@ class Migration(migrations.Migration):
                 ('document', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='records', to='corpus.document')),
             ],
             options={
-                'ordering': ['dataset', 'id'],
+                'ordering': ['id'],
             },
         ),
         migrations.AddConstraint(

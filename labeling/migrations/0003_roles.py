@@ -16,7 +16,7 @@ def create_role_groups(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0001_initial"),
+        ("labeling", "0002_predictions"),
         ("corpus", "0001_initial"),
         ("jobs", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
