@@ -1,0 +1,90 @@
+"""python manage.py import_records DATASET FILE: the upload page's import, on the terminal."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from corpus.formats import FORMAT_CHOICES
+from corpus.models import Dataset
+from corpus.services.ingest import import_records, label_writer_for
+
+
+class Command(BaseCommand):
+    help = (
+        "Import the rows of a CSV, TSV, JSONL, JSON or XLSX file (or another tool's export) into a "
+        "dataset, all or nothing. Labels and predictions in the file are imported too."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("dataset", help="the dataset's name or id")
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--format", choices=FORMAT_CHOICES, help="instead of detecting it from the file")
+        parser.add_argument("--text-field", help="the column or key holding the text (default: text, content, ...)")
+        parser.add_argument("--id-field", help="the column or key holding the row's own id (default: id)")
+        parser.add_argument("--label-field", help="the column or key holding the label (default: label)")
+        parser.add_argument("--label-names", help="comma-separated names of Hugging Face class indexes 0, 1, ...")
+        parser.add_argument("--encoding", help="the file's text encoding when it is not UTF-8, e.g. cp1252")
+        parser.add_argument("--schema", type=int, help="id of the label schema the file's labels belong to")
+        parser.add_argument(
+            "--reject-unknown-labels",
+            action="store_true",
+            help="report labels missing from the schema as errors instead of adding them",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args, **options) -> None:
+        dataset = self._dataset(options["dataset"])
+        path: Path = options["file"]
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        size = path.stat().st_size
+        bar = tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=path.name,
+            disable=options["no_progress"],
+            file=self.stderr._out,
+        )
+        label_names = tuple(name.strip() for name in (options["label_names"] or "").split(",") if name.strip())
+        with path.open("rb") as source, bar:
+            result = import_records(
+                dataset=dataset,
+                source=source,
+                filename=path.name,
+                fmt=options["format"],
+                text_field=options["text_field"],
+                id_field=options["id_field"],
+                label_field=options["label_field"],
+                label_names=label_names,
+                encoding=options["encoding"],
+                label_writer=label_writer_for(
+                    schema_id=options["schema"], add_missing_labels=not options["reject_unknown_labels"]
+                ),
+                progress=lambda done: bar.update(done - bar.n),
+            )
+        if not result.ok:
+            for error in result.errors:
+                self.stderr.write(str(error))
+            more = result.error_count - len(result.errors)
+            if more:
+                self.stderr.write(f"... and {more:,} more errors")
+            raise CommandError(f"{path.name}: {result.error_count:,} errors; nothing was imported")
+        summary = (
+            f"{path.name}: {result.read:,} rows read, {result.inserted:,} inserted, "
+            f"{result.duplicates:,} duplicates skipped ({result.container}, {result.shape})"
+        )
+        if result.annotations or result.predictions:
+            summary += f"; {result.annotations:,} imported annotations, {result.predictions:,} predictions"
+        if result.labels_added:
+            summary += f"; labels added to the schema: {', '.join(result.labels_added)}"
+        self.stdout.write(self.style.SUCCESS(summary))
+
+    def _dataset(self, name_or_id: str) -> Dataset:
+        found = Dataset.objects.filter(name=name_or_id).first()
+        if found is None and name_or_id.isdigit():
+            found = Dataset.objects.filter(pk=int(name_or_id)).first()
+        if found is None:
+            raise CommandError(f"no dataset named “{name_or_id}”")
+        return found
