@@ -5,7 +5,9 @@ in unit tests; nothing here is a claim about the real model.
 """
 
 import hashlib
+import os
 import re
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,8 +18,13 @@ _WORD = re.compile(r"\w+")
 
 
 class FakeEmbedder:
-    def __init__(self, *, model: str = "fake", threads: int = 0, dimensions: int = 384) -> None:
+    def __init__(
+        self, *, model: str = "fake", threads: int = 0, dimensions: int = 384, delay: float | None = None
+    ) -> None:
         self.info = ModelInfo(name=f"fake:{model}", dimensions=dimensions, max_tokens=10_000)
+        # Seconds per embed() call, so process tests can kill a worker mid-job deterministically
+        # (FAKE_EMBED_DELAY in the worker's environment).
+        self.delay = float(os.environ.get("FAKE_EMBED_DELAY", "0")) if delay is None else delay
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.info.dimensions, dtype=np.float32)
@@ -32,6 +39,8 @@ class FakeEmbedder:
         return vector / norm
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.delay:
+            time.sleep(self.delay)
         if not texts:
             return np.zeros((0, self.info.dimensions), dtype=np.float32)
         return np.stack([self._vector(text) for text in texts]).astype(np.float32)

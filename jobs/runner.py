@@ -6,7 +6,7 @@ import traceback
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, JobCancelled, JobSuperseded
 from jobs.registry import handler_for
 
 logger = logging.getLogger(__name__)
@@ -23,11 +23,12 @@ def claim_job(job_id: int) -> Job | None:
         now = timezone.now()
         job.status = Job.Status.RUNNING
         job.attempts += 1
-        job.started_at = job.started_at or now
+        job.started_at = now  # per attempt: rate and ETA describe the run in progress
         job.heartbeat_at = now
         job.error = ""
         job.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "error"])
-        return job
+    job.add_log(f"attempt {job.attempts} started")
+    return job
 
 
 def run_job(job_id: int) -> None:
@@ -37,15 +38,24 @@ def run_job(job_id: int) -> None:
         logger.info("job %s is not queued; nothing to do", job_id)
         return
     logger.info("job %s (%s) started, attempt %s", job.pk, job.kind, job.attempts)
+    # Every end is written fenced on this attempt: a run the sweeper gave to another worker
+    # must not overwrite the newer run's outcome.
+    this_run = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
     try:
         handler_for(job.kind)(job)
-    except Exception:
-        logger.exception("job %s (%s) failed", job.pk, job.kind)
-        Job.objects.filter(pk=job.pk).update(
-            status=Job.Status.FAILED, error=traceback.format_exc(), finished_at=timezone.now()
-        )
+    except JobCancelled:
+        this_run.update(status=Job.Status.CANCELLED, finished_at=timezone.now(), cancel_requested=False)
+        job.add_log(f"cancelled after {job.done:,} of {job.total if job.total is not None else '?'}")
+        logger.info("job %s (%s) cancelled", job.pk, job.kind)
         return
-    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-        status=Job.Status.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now()
-    )
+    except JobSuperseded:
+        logger.warning("job %s (%s) was handed to another worker; this run stops", job.pk, job.kind)
+        return
+    except Exception as error:
+        logger.exception("job %s (%s) failed", job.pk, job.kind)
+        if this_run.update(status=Job.Status.FAILED, error=traceback.format_exc(), finished_at=timezone.now()):
+            job.add_log(f"failed: {type(error).__name__}: {error}")
+        return
+    if this_run.update(status=Job.Status.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now()):
+        job.add_log("succeeded")
     logger.info("job %s (%s) succeeded", job.pk, job.kind)

@@ -4,6 +4,8 @@ huey delivers at most once, which is fine because the job row is the truth: the 
 carries the id, and a job whose message was lost stays visible as queued in the database.
 """
 
+import sqlite3
+
 from django.conf import settings
 from django.db import close_old_connections
 from huey import SqliteHuey
@@ -13,6 +15,8 @@ from jobs.runner import run_job
 
 settings.HUEY_FILE.parent.mkdir(parents=True, exist_ok=True)
 huey = SqliteHuey("tally", filename=str(settings.HUEY_FILE), results=False)
+# A locked or unwritable queue file: the job stays queued and the sweeper sends it later.
+UNAVAILABLE = (sqlite3.OperationalError, OSError)
 
 
 @huey.task(name="tally.run_job")
