@@ -155,6 +155,7 @@ class ClassifierVersion(models.Model):
 
     class Meta:
         ordering = ["schema", "-version"]
+        permissions = [("run_classifier", "Can train classifiers and classify records")]
         constraints = [models.UniqueConstraint(fields=["schema", "version"], name="classifier_unique_version")]
 
     def __str__(self) -> str:

@@ -65,7 +65,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.change_user",
     ],
     # ML engineers run jobs, models, embeddings and search; the data is read-only to them.
-    Role.ML_ENGINEER: [*_READ_DATA, "corpus.embed_dataset", "jobs.view_job", "jobs.change_job", "jobs.view_all_jobs"],
+    Role.ML_ENGINEER: [
+        *_READ_DATA,
+        "corpus.embed_dataset",
+        "jobs.view_job",
+        "jobs.change_job",
+        "jobs.view_all_jobs",
+        "labeling.run_classifier",
+    ],
 }
 
 
