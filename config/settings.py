@@ -139,15 +139,53 @@ if not DEBUG:
 
 # --- Background jobs --------------------------------------------------------------------------
 TASK_QUEUE = env_str("TASK_QUEUE", "huey")
-if TASK_QUEUE not in {"huey", "immediate"}:
-    raise ImproperlyConfigured(f"TASK_QUEUE={TASK_QUEUE!r}: expected 'huey' or 'immediate'")
+if TASK_QUEUE not in {"huey", "celery", "immediate"}:
+    raise ImproperlyConfigured(f"TASK_QUEUE={TASK_QUEUE!r}: expected 'huey', 'celery' or 'immediate'")
 HUEY_FILE = Path(env_str("HUEY_FILE", str(DATA_DIR / "huey.sqlite3")))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The sweeper (inside `manage.py worker`, or `manage.py sweep_jobs`): a running job with no
+# heartbeat for JOB_STALE_SECONDS lost its worker and is queued again, at most JOB_MAX_ATTEMPTS
+# starts in all; a queued job the broker never accepted is sent again.
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 120)
+JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 30)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+JOB_ENQUEUE_GRACE_SECONDS = env_int("JOB_ENQUEUE_GRACE_SECONDS", 5)
+JOB_RESEND_SECONDS = env_int("JOB_RESEND_SECONDS", 3600)  # a message that long unclaimed was lost
+# Celery (TASK_QUEUE=celery): at-least-once delivery; the job row makes a second delivery a no-op.
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ACKS_LATE = True  # acknowledge after the job ran: a killed worker's message returns
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one job at a time; the next stays available to others
+# Longer than any job: Redis must not hand a running job's message to a second worker.
+# A publish with the broker down gives up within about a second (max_retries): the job stays
+# queued with "queue unavailable" in its log, and the sweeper sends it when the broker is back.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 12 * 3600,
+    "socket_connect_timeout": 3,
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Imports (corpus.services.ingest, corpus.services.documents) ------------------------------
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 2 << 30)  # one uploaded file
+IMPORT_MAX_FIELD_CHARS = env_int("IMPORT_MAX_FIELD_CHARS", 1_000_000)  # one text (and a row's meta)
+IMPORT_BACKGROUND_BYTES = env_int("IMPORT_BACKGROUND_BYTES", 5 << 20)  # larger uploads import as a job
+IMPORT_ZIP_MAX_MEMBERS = env_int("IMPORT_ZIP_MAX_MEMBERS", 10_000)  # XLSX, DOCX, ZIP: against bombs
+IMPORT_ZIP_MAX_BYTES = env_int("IMPORT_ZIP_MAX_BYTES", 1 << 30)  # total uncompressed size
+IMPORT_ZIP_MAX_RATIO = env_int("IMPORT_ZIP_MAX_RATIO", 100)  # uncompressed / compressed
+IMPORT_CHUNK_SIZE = env_int("IMPORT_CHUNK_SIZE", 1000)  # documents: characters of new text per record
+IMPORT_CHUNK_OVERLAP = env_int("IMPORT_CHUNK_OVERLAP", 100)
 
 # --- Inference ----------------------------------------------------------------------------------
 INFERENCE_BACKEND = env_str("INFERENCE_BACKEND", "local")
 INFERENCE_URL = env_str("INFERENCE_URL")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+# Other models people may pick in "Re-embed with model…" (packaged names or model folders).
+EMBEDDING_MODEL_CHOICES = env_list("EMBEDDING_MODEL_CHOICES", [])
 TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: torch's own choice
 EMBED_BATCH_SIZE = env_int("EMBED_BATCH_SIZE", 64)
 

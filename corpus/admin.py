@@ -8,8 +8,10 @@ from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter
+from corpus.admin_documents import DocumentChunkInline
+from corpus.admin_import import DatasetImportMixin
 from corpus.models import Dataset, Document, Membership, Record
-from corpus.services.embed import start_embedding
+from corpus.services.embed import MAX_SELECTED_RECORDS, allowed_models, start_embedding, start_embedding_records
 from corpus.text import content_hash
 
 
@@ -24,13 +26,14 @@ class MembershipInline(TabularInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(ScopedModelAdmin):
+class DatasetAdmin(DatasetImportMixin, ScopedModelAdmin):
     list_display = ["name", "record_count", "member_count", "created_at"]
     search_fields = ["name", "description"]
     inlines = [MembershipInline]
     fields = ["name", "description", "instructions", "created_by", "created_at"]
     readonly_fields = ["created_by", "created_at"]
     actions = ["embed_records"]
+    actions_detail = ["import_file"]  # upload page: corpus/admin_import.py
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_members=Count("memberships", distinct=True))
@@ -68,6 +71,7 @@ class DatasetAdmin(ScopedModelAdmin):
 
 @admin.register(Document)
 class DocumentAdmin(ScopedModelAdmin):
+    inlines = [DocumentChunkInline]  # the records the document was split into
     list_display = ["original_name", "dataset", "kind", "pages", "size_bytes", "created_at"]
     list_filter = [("dataset", VisibleRelatedFilter), "kind"]
     search_fields = ["original_name", "=sha256"]
@@ -156,3 +160,66 @@ class RecordAdmin(ScopedModelAdmin):
     @display(description=_("Embedded"), boolean=True)
     def embedded(self, obj: Record) -> bool:
         return bool(obj.embedding_model) and obj.embedding_hash == obj.content_hash
+
+    # --- embedding actions (jobs issue) ---------------------------------------------------------
+    actions = ["embed_selected", "reembed_with_model"]
+
+    def has_embed_permission(self, request) -> bool:
+        return request.user.has_perm("corpus.embed_dataset")
+
+    @action(description=_("Embed selected records"), permissions=["embed"], icon="hub")
+    def embed_selected(self, request, queryset):
+        self._start_embedding(request, queryset, model=None)
+
+    @action(description=_("Re-embed with model…"), permissions=["embed"], icon="model_training")
+    def reembed_with_model(self, request, queryset):
+        """Asks which model (among the allowed ones) on a page of its own, then starts the job."""
+        from django.template.response import TemplateResponse
+
+        form = ChooseModelForm(request.POST if "model" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._start_embedding(request, queryset, model=form.cleaned_data["model"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Re-embed %(n)s selected record(s) with another model")
+            % {"n": f"{queryset.order_by()[: MAX_SELECTED_RECORDS + 1].count():,}"},
+            "form": form,
+            "action": "reembed_with_model",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "jobs/choose_model.html", context)
+
+    def _start_embedding(self, request, queryset, *, model: str | None) -> None:
+        ids = list(queryset.order_by().values_list("pk", flat=True)[: MAX_SELECTED_RECORDS + 1])
+        if len(ids) > MAX_SELECTED_RECORDS:
+            self.message_user(
+                request,
+                _("More than %(max)s records selected: use “Embed records” on the dataset instead.")
+                % {"max": f"{MAX_SELECTED_RECORDS:,}"},
+                messages.ERROR,
+            )
+            return
+        job = start_embedding_records(record_ids=ids, user=request.user, model=model)
+        job.refresh_from_db()
+        text = format_html(_("Embedding of {} record(s) queued as job #{}."), f"{len(ids):,}", job.pk)
+        if job.is_waiting_for_queue:
+            # The broker refused it (see the job's log); the sweeper sends it when it is back.
+            self.message_user(
+                request, format_html("{} {}", text, _("The queue is unavailable; it will be sent when it is back.")),
+                messages.WARNING,
+            )  # fmt: skip
+        else:
+            self.message_user(request, text, messages.SUCCESS)
+
+
+class ChooseModelForm(forms.Form):
+    """The model for "Re-embed with model…": only the configured ones, never a typed-in path."""
+
+    model = forms.ChoiceField(label=_("Model"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [(name, name) for name in allowed_models()]

@@ -7,4 +7,4 @@ class CorpusConfig(AppConfig):
 
     def ready(self) -> None:
         # The jobs app knows no app: each app registers the handlers of the work it owns.
-        from corpus.services import embed  # noqa: F401
+        from corpus.services import embed, import_job  # noqa: F401
