@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -65,3 +66,41 @@ def ml_engineer(db) -> Persona:
 @pytest.fixture
 def admin_persona(db) -> Persona:
     return make_persona("admin")
+
+
+# --- Browser tests: Debian's chromium driven by Playwright (never `playwright install`) -------
+
+# Sync Playwright keeps an event loop running in the test process's main thread from the first
+# browser test to the end of the session; Django's ORM refuses to run beside it unless told so.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "headless": True, "args": CHROMIUM_ARGS}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
+def sign_in(page, live_server, user: User, password: str = "correct horse battery staple") -> None:
+    """Through the real login form, as a person would."""
+    page.goto(live_server.url + "/admin/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", password)
+    page.locator("form button[type=submit], form input[type=submit]").first.click()
+    page.wait_for_url(live_server.url + "/admin/")

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from tests.conftest import make_persona
+from tests.conftest import make_persona, sign_in
 from tests.factories import AnnotationFactory, RecordFactory
 
-PASSWORD = "correct horse battery staple"
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 
 
@@ -23,11 +22,7 @@ def test_data_lead_logs_in_and_sees_their_dashboard(live_server, page, transacti
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
-    page.goto(live_server.url + "/admin/login/")
-    page.fill("input[name=username]", persona.user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit], form input[type=submit]").first.click()
-    page.wait_for_url(live_server.url + "/admin/")
+    sign_in(page, live_server, persona.user)
 
     content = page.locator("#content")
     text = " ".join(content.inner_text().split())

@@ -3,28 +3,17 @@
 import pytest
 
 from jobs.models import Job
-from tests.browser.conftest import CHROMIUM_ARGS
-from tests.conftest import make_persona
+from tests.conftest import make_persona, sign_in
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.browser
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "headless": True, "args": CHROMIUM_ARGS}
 
 
 def test_job_progress_updates_live_on_the_job_list(live_server, page, transactional_db):
     # Given an ML engineer looking at the job list while a job runs
     persona = make_persona("ml_engineer")
     job = JobFactory(status=Job.Status.RUNNING, attempts=1, done=100, total=400, created_by=persona.user)
-    page.goto(live_server.url + "/admin/login/")
-    page.fill("input[name=username]", persona.user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").first.click()
-    page.wait_for_url(live_server.url + "/admin/")
+    sign_in(page, live_server, persona.user)
     page.goto(live_server.url + "/admin/jobs/job/")
     progress = page.locator(f'[data-job-live="progress"][data-job-id="{job.pk}"]')
     assert "100 / 400" in progress.inner_text()

@@ -1,14 +1,8 @@
-import sys
-import time
-
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from corpus.models import Dataset
 from corpus.services.embed import allowed_models, start_embedding
-from jobs.models import Job
-
-POLL_SECONDS = 0.5
+from jobs.cli import announce_queued, follow_jobs
 
 
 class Command(BaseCommand):
@@ -38,18 +32,12 @@ class Command(BaseCommand):
         for ds in datasets:
             job = start_embedding(dataset=ds, user=None, model=model)
             jobs.append(job)
-            self.stdout.write(f"job #{job.pk}: embedding of dataset {ds.name!r} (#{ds.pk}) queued")
-            job.refresh_from_db()
-            if job.is_waiting_for_queue:
-                self.stderr.write(
-                    f"job #{job.pk}: the queue is unavailable; a worker's sweeper sends it when it is back"
-                )
+            announce_queued(
+                job, what=f"embedding of dataset {ds.name!r} (#{ds.pk})", stdout=self.stdout, stderr=self.stderr
+            )
         if wait:
             names = {ds.pk: ds.name for ds in datasets}
-            ended = [self._follow(job, name=names[job.params["dataset_id"]]) for job in jobs]
-            failed = [job for job in ended if job.status != Job.Status.SUCCEEDED]
-            if failed:
-                raise CommandError("; ".join(f"job #{job.pk} {job.status}: {_last_line(job.error)}" for job in failed))
+            follow_jobs(jobs, labels=[names[job.params["dataset_id"]] for job in jobs], stdout=self.stdout)
 
     def _dataset(self, name_or_id: str) -> Dataset:
         found = Dataset.objects.filter(name=name_or_id).first()
@@ -58,24 +46,3 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"no dataset named or numbered {name_or_id!r}")
         return found
-
-    def _follow(self, job: Job, *, name: str) -> Job:
-        """A progress bar fed by the job row (the worker may be on another machine)."""
-        with tqdm(desc=f"#{job.pk} {name}", unit="rec", file=sys.stderr, dynamic_ncols=True) as bar:
-            while True:
-                job.refresh_from_db()
-                if job.total is not None and bar.total != job.total:
-                    bar.total = job.total
-                bar.n = job.done
-                bar.set_postfix_str(job.get_status_display().lower(), refresh=False)
-                bar.refresh()
-                if job.is_finished:
-                    break
-                time.sleep(POLL_SECONDS)
-        self.stdout.write(f"job #{job.pk}: {job.get_status_display().lower()} {job.result or ''}".rstrip())
-        return job
-
-
-def _last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else ""

@@ -1,15 +1,10 @@
 """What the `train_classifier` and `classify` commands share: finding schemas, following jobs."""
 
-import sys
-import time
-
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from jobs.cli import announce_queued, follow_jobs
 from jobs.models import Job
 from labeling.models import LabelSchema
-
-POLL_SECONDS = 0.5
 
 
 class SchemaJobCommand(BaseCommand):
@@ -52,31 +47,7 @@ class SchemaJobCommand(BaseCommand):
         return chosen
 
     def queued(self, job: Job, what: str) -> None:
-        self.stdout.write(f"job #{job.pk}: {what} queued")
-        job.refresh_from_db()
-        if job.status == Job.Status.QUEUED and getattr(job, "enqueued_at", True) is None:
-            self.stderr.write(f"job #{job.pk}: the queue is unavailable; a worker's sweeper sends it when it is back")
+        announce_queued(job, what=what, stdout=self.stdout, stderr=self.stderr)
 
     def follow_all(self, jobs: list[Job]) -> None:
-        ended = [self.follow(job) for job in jobs]
-        failed = [job for job in ended if job.status != Job.Status.SUCCEEDED]
-        if failed:
-            raise CommandError(
-                "; ".join(f"job #{job.pk} {job.status}: {job.error.strip().splitlines()[-1:]}" for job in failed)
-            )
-
-    def follow(self, job: Job) -> Job:
-        """A progress bar fed by the job row (the worker may be on another machine)."""
-        with tqdm(desc=f"#{job.pk} {job.kind}", unit="rec", file=sys.stderr, dynamic_ncols=True) as bar:
-            while True:
-                job.refresh_from_db()
-                if job.total is not None and bar.total != job.total:
-                    bar.total = job.total
-                bar.n = job.done
-                bar.set_postfix_str(job.get_status_display().lower(), refresh=False)
-                bar.refresh()
-                if job.is_finished:
-                    break
-                time.sleep(POLL_SECONDS)
-        self.stdout.write(f"job #{job.pk}: {job.get_status_display().lower()} {job.result or ''}".rstrip())
-        return job
+        follow_jobs(jobs, labels=[job.kind for job in jobs], stdout=self.stdout)
