@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
@@ -32,7 +33,7 @@ class DatasetAdmin(DatasetImportMixin, ScopedModelAdmin):
     inlines = [MembershipInline]
     fields = ["name", "description", "instructions", "created_by", "created_at"]
     readonly_fields = ["created_by", "created_at"]
-    actions = ["embed_records"]
+    actions = ["embed_records", "reembed_datasets_with_model"]
     actions_detail = ["import_file"]  # upload page: corpus/admin_import.py
 
     def get_queryset(self, request):
@@ -57,8 +58,23 @@ class DatasetAdmin(DatasetImportMixin, ScopedModelAdmin):
 
     @action(description=_("Embed records"), permissions=["embed"], icon="hub")
     def embed_records(self, request, queryset):
+        self._start_embedding(request, queryset, model=None)
+
+    @action(description=_("Re-embed with model…"), permissions=["embed"], icon="model_training")
+    def reembed_datasets_with_model(self, request, queryset):
+        """Asks which model (among the allowed ones) on a page of its own, then starts the jobs."""
+        form = ChooseModelForm(request.POST if "model" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._start_embedding(request, queryset, model=form.cleaned_data["model"])
+            return None
+        names = ", ".join(queryset.values_list("name", flat=True)[:5])
+        return choose_model_page(
+            self, request, form, action="reembed_datasets_with_model", title=_("Re-embed %(names)s") % {"names": names}
+        )
+
+    def _start_embedding(self, request, queryset, *, model: str | None) -> None:
         for dataset in queryset:
-            job = start_embedding(dataset=dataset, user=request.user)
+            job = start_embedding(dataset=dataset, user=request.user, model=model)
             self.message_user(
                 request,
                 format_html(_("Embedding of “{}” queued as job #{}."), dataset.name, job.pk),
@@ -174,23 +190,14 @@ class RecordAdmin(ScopedModelAdmin):
     @action(description=_("Re-embed with model…"), permissions=["embed"], icon="model_training")
     def reembed_with_model(self, request, queryset):
         """Asks which model (among the allowed ones) on a page of its own, then starts the job."""
-        from django.template.response import TemplateResponse
-
         form = ChooseModelForm(request.POST if "model" in request.POST else None)
         if form.is_bound and form.is_valid():
             self._start_embedding(request, queryset, model=form.cleaned_data["model"])
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": _("Re-embed %(n)s selected record(s) with another model")
-            % {"n": f"{queryset.order_by()[: MAX_SELECTED_RECORDS + 1].count():,}"},
-            "form": form,
-            "action": "reembed_with_model",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
+        title = _("Re-embed %(n)s selected record(s) with another model") % {
+            "n": f"{queryset.order_by()[: MAX_SELECTED_RECORDS + 1].count():,}"
         }
-        return TemplateResponse(request, "jobs/choose_model.html", context)
+        return choose_model_page(self, request, form, action="reembed_with_model", title=title)
 
     def _start_embedding(self, request, queryset, *, model: str | None) -> None:
         ids = list(queryset.order_by().values_list("pk", flat=True)[: MAX_SELECTED_RECORDS + 1])
@@ -213,6 +220,20 @@ class RecordAdmin(ScopedModelAdmin):
             )  # fmt: skip
         else:
             self.message_user(request, text, messages.SUCCESS)
+
+
+def choose_model_page(model_admin, request, form, *, action: str, title: str) -> TemplateResponse:
+    """The intermediate page of a "Re-embed with model…" action; posting it runs the action again."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": title,
+        "form": form,
+        "action": action,
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+    }
+    return TemplateResponse(request, "jobs/choose_model.html", context)
 
 
 class ChooseModelForm(forms.Form):

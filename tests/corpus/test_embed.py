@@ -123,3 +123,29 @@ def test_embedding_a_dataset_outside_ones_own_does_nothing(ml_engineer):
     )
 
     assert not Job.objects.exists()
+
+
+def test_reembed_with_model_on_a_dataset_asks_for_the_model_then_queues_the_job(
+    ml_engineer, django_capture_on_commit_callbacks, settings
+):
+    settings.EMBEDDING_MODEL_CHOICES = ["second-model"]
+    url = reverse("admin:corpus_dataset_changelist")
+    chosen = {"action": "reembed_datasets_with_model", "_selected_action": [ml_engineer.dataset.pk]}
+
+    question = ml_engineer.client.post(url, chosen)
+    with django_capture_on_commit_callbacks(execute=True):
+        ml_engineer.client.post(url, {**chosen, "model": "second-model"})
+
+    assert question.status_code == 200
+    assert "second-model" in question.text
+    job = Job.objects.get()
+    assert job.params == {"dataset_id": ml_engineer.dataset.pk, "model": "second-model"}
+
+
+def test_reembed_refuses_a_model_that_is_not_offered(ml_engineer):
+    ml_engineer.client.post(
+        reverse("admin:corpus_dataset_changelist"),
+        {"action": "reembed_datasets_with_model", "_selected_action": [ml_engineer.dataset.pk], "model": "/etc"},
+    )
+
+    assert not Job.objects.exists()
