@@ -137,6 +137,12 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- django-import-export (the admin's small tables; big files use corpus.services.ingest) ---
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"  # without these, anyone in the admin could import
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_USE_TRANSACTIONS = True  # an import is all-or-nothing
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True
+
 # --- Background jobs --------------------------------------------------------------------------
 TASK_QUEUE = env_str("TASK_QUEUE", "huey")
 if TASK_QUEUE not in {"huey", "celery", "immediate"}:

@@ -12,8 +12,11 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats import base_formats
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import DropdownFilter
+from unfold.contrib.import_export.forms import ExportForm, ImportForm
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.paginator import InfinitePaginator
@@ -26,6 +29,7 @@ from corpus.models import Dataset, Membership, Record
 from corpus.services.search import search_similar
 from inference_client import InferenceError
 from labeling.models import Annotation, ClassifierVersion, Label, LabelSchema, Prediction
+from labeling.resources import LabelResource, LabelSchemaResource
 from labeling.roles import Role, role_of
 from labeling.services.classify import start_classification, start_training
 
@@ -36,8 +40,21 @@ class LabelInline(TabularInline):
     fields = ["name", "hotkey", "color", "order", "description"]
 
 
+class SmallTableImportExportMixin(ImportExportModelAdmin):
+    """The admin's import/export buttons for small tables, in unfold's look, CSV and XLSX only,
+    bound to the requesting user's datasets (see labeling/resources.py)."""
+
+    import_form_class = ImportForm
+    export_form_class = ExportForm
+    formats = [base_formats.CSV, base_formats.XLSX]
+
+    def get_resource_kwargs(self, request, *args, **kwargs):
+        return {**super().get_resource_kwargs(request, *args, **kwargs), "user": request.user}
+
+
 @admin.register(LabelSchema)
-class LabelSchemaAdmin(ScopedModelAdmin):
+class LabelSchemaAdmin(ScopedModelAdmin, SmallTableImportExportMixin):
+    resource_classes = [LabelSchemaResource]
     list_display = ["name", "dataset", "kind", "label_names"]
     list_filter = [("dataset", VisibleRelatedFilter), "kind"]
     search_fields = ["name", "dataset__name"]
@@ -78,7 +95,8 @@ class LabelSchemaAdmin(ScopedModelAdmin):
 
 
 @admin.register(Label)
-class LabelAdmin(ScopedModelAdmin):
+class LabelAdmin(ScopedModelAdmin, SmallTableImportExportMixin):
+    resource_classes = [LabelResource]
     list_display = ["name", "schema", "hotkey", "swatch", "order"]
     list_filter = [("schema__dataset", VisibleRelatedFilter)]
     search_fields = ["name", "description"]
