@@ -16,8 +16,11 @@ def claim_job(job_id: int) -> Job | None:
     """Move a queued job to running and return it; None when it is gone or not queued (another
     worker took it, or it was cancelled), so a re-delivered message does nothing."""
     with transaction.atomic():
-        # SKIP LOCKED: two workers handed the same id must not both start it.
-        job = Job.objects.select_for_update(skip_locked=True).filter(pk=job_id, status=Job.Status.QUEUED).first()
+        # FOR UPDATE, and not SKIP LOCKED: two workers handed the same id must not both start it,
+        # so the second waits for the first and then finds the job running. Skipping a locked row
+        # would drop the job whenever anything else held its lock for a moment (the sweeper
+        # stamping enqueued_at right after sending the id), leaving it queued with no message.
+        job = Job.objects.select_for_update().filter(pk=job_id, status=Job.Status.QUEUED).first()
         if job is None:
             return None
         now = timezone.now()

@@ -86,3 +86,27 @@ def test_job_list_shows_progress(ml_engineer):
 
     assert "250 / 1,000" in response.text
     assert "width: 25%" in response.text
+
+
+def test_a_job_whose_row_is_briefly_locked_still_runs_when_its_id_arrives(transactional_db):
+    """The sweeper stamps `enqueued_at` right after sending the id; a worker that receives the id
+    in that instant must wait for the lock, not skip the job and drop the message."""
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    job = JobFactory(kind="test-count")
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], user=db["USER"], dbname=db["NAME"]) as other:
+        other.execute("SELECT 1 FROM jobs_job WHERE id = %s FOR UPDATE", [job.pk])  # holds the row lock
+        worker = threading.Thread(target=run_job, args=[job.pk])
+        worker.start()
+        worker.join(timeout=0.5)
+        assert worker.is_alive(), "the worker must wait for the lock"
+        other.commit()
+    worker.join(timeout=10)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert calls == [job.pk]
