@@ -466,7 +466,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):
+class UserAdmin(BaseUserAdmin, ScopedModelAdmin):
     form = TeamMemberChangeForm
     add_form = TeamMemberCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -521,11 +521,6 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
             # A data lead setting a colleague's password would be an account takeover.
             raise PermissionDenied
         return super().user_change_password(request, id, form_url)
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        from django.http import Http404
-
-        raise Http404
 
     @display(description=_("Name"))
     def full_name(self, obj: User) -> str:
