@@ -478,6 +478,16 @@ def _stage_rows(cursor, *, dataset, mapping, result: ImportResult, location, row
     return staged
 
 
+def _report_conflicts(staged: StagedImport, *, field: str, message) -> None:
+    """Add the rows the last query found as errors. Each row is (source row, external id, what it
+    conflicts with, total count): up to the query's LIMIT are listed, the rest only counted."""
+    found = staged.cursor.fetchall()
+    for number, external_id, other, _total in found:
+        staged.result.add_error(staged.location(number), field, message(external_id, other))
+    if found:
+        staged.result.error_count += found[0][3] - len(found)  # counted beyond the ones listed
+
+
 def write_records(staged: StagedImport, *, label_writer: LabelWriter | None) -> None:
     cursor, table, result = staged.cursor, staged.table, staged.result
     dataset_id = staged.dataset.pk
@@ -501,15 +511,13 @@ def write_records(staged: StagedImport, *, label_writer: LabelWriter | None) -> 
         """,  # noqa: S608 (the table is our own generated name; values are parameters)
         [MAX_REPORTED_ERRORS],
     )
-    found = cursor.fetchall()
-    for number, external_id, first_row, _total in found:
-        result.add_error(
-            staged.location(number),
-            id_field,
-            f"the id “{external_id}” is already used by {staged.location(first_row)} for another text",
-        )
-    if found:
-        result.error_count += found[0][3] - len(found)  # counted beyond the ones listed
+    _report_conflicts(
+        staged,
+        field=id_field,
+        message=lambda external_id, first_row: (
+            f"the id “{external_id}” is already used by {staged.location(first_row)} for another text"
+        ),
+    )
     cursor.execute(
         f"""
         SELECT s.source_row, s.external_id, r.id, count(*) OVER ()
@@ -520,15 +528,13 @@ def write_records(staged: StagedImport, *, label_writer: LabelWriter | None) -> 
         """,  # noqa: S608
         [dataset_id, MAX_REPORTED_ERRORS],
     )
-    found = cursor.fetchall()
-    for number, external_id, record_id, _total in found:
-        result.add_error(
-            staged.location(number),
-            id_field,
-            f"the id “{external_id}” already names another text in the dataset (record #{record_id})",
-        )
-    if found:
-        result.error_count += found[0][3] - len(found)
+    _report_conflicts(
+        staged,
+        field=id_field,
+        message=lambda external_id, record_id: (
+            f"the id “{external_id}” already names another text in the dataset (record #{record_id})"
+        ),
+    )
     if not result.ok:
         return
     if label_writer is not None and (staged.rows_with_labels or staged.rows_with_predictions):
