@@ -107,6 +107,15 @@ def embed_records(*, records: QuerySet, embedder: Embedder, progress: Progress |
     return EmbedResult(embedded=embedded, model=model_name)
 
 
+def _vector_type(pg_connection) -> TypeInfo:
+    """pgvector's type, looked up once per database connection rather than once per chunk."""
+    info = getattr(pg_connection, "_tally_vector_type", None)
+    if info is None:
+        info = TypeInfo.fetch(pg_connection, "vector")
+        pg_connection._tally_vector_type = info
+    return info
+
+
 def _store_vectors(*, ids: list[int], hashes: list[str], vectors, model_name: str) -> None:
     """One UPDATE for a whole chunk. The vectors go over the wire in pgvector's binary format
     (registered on this cursor only), not as 200k floats formatted as text. The vector stays
@@ -114,7 +123,7 @@ def _store_vectors(*, ids: list[int], hashes: list[str], vectors, model_name: st
     record still needs embedding."""
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor under Django's wrapper
-        register_vector_info(raw, TypeInfo.fetch(raw.connection, "vector"))
+        register_vector_info(raw, _vector_type(raw.connection))
         cursor.execute(
             """
             UPDATE corpus_record AS r
