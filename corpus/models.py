@@ -18,10 +18,36 @@ class DatasetQuerySet(models.QuerySet):
         return self.filter(memberships__user=user)
 
 
+class QueueOrder(models.TextChoices):
+    IMPORTED = "imported", "As imported"
+    RANDOM = "random", "Random"
+    UNCERTAIN = "uncertain", "Most uncertain first (active learning)"
+
+
 class Dataset(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     instructions = models.TextField(blank=True, help_text="Guidelines shown to annotators (Markdown).")
+    # How the labeling queue serves this dataset's records (labeling/services/queue.py).
+    overlap = models.PositiveSmallIntegerField(
+        default=1, help_text="How many annotators must label each record (2 or more gives agreement figures)."
+    )
+    lease_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="How long a record served to an annotator stays reserved for them."
+    )
+    queue_order = models.CharField(
+        max_length=10,
+        choices=QueueOrder.choices,
+        default=QueueOrder.IMPORTED,
+        help_text="Which record an annotator gets next. 'Most uncertain first' needs predictions.",
+    )
+    show_suggestions = models.BooleanField(
+        default=True, help_text="Show annotators the model's suggestion and its score."
+    )
+    agreement_counts_imported = models.BooleanField(
+        default=False,
+        help_text="Count labels imported with the data as one more annotator in agreement figures.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="datasets", blank=True
     )
@@ -35,6 +61,12 @@ class Dataset(models.Model):
     class Meta:
         ordering = ["name"]
         permissions = [("embed_dataset", "Can start embedding jobs for a dataset")]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1) & Q(overlap__lte=20), name="dataset_overlap_1_20"),
+            models.CheckConstraint(
+                condition=Q(lease_minutes__gte=1) & Q(lease_minutes__lte=1440), name="dataset_lease_1m_1d"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

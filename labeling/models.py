@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from corpus.models import Dataset, Record
 
@@ -89,6 +91,11 @@ class Annotation(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.HUMAN)
     labels = models.ManyToManyField(Label, related_name="annotations")
     seconds_spent = models.FloatField(null=True, blank=True)
+    # Database defaults too: imports write annotations in SQL.
+    unsure = models.BooleanField(
+        default=False, db_default=False, help_text="The annotator was not sure: a reviewer looks at it."
+    )
+    comment = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -207,3 +214,183 @@ class Prediction(models.Model):
     def __str__(self) -> str:
         score = f" {self.score:.2f}" if self.score is not None else ""
         return f"{self.label}{score} on record #{self.record_id}"
+
+
+class RecordStateQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "RecordStateQuerySet":
+        return self.filter(record__dataset__in=Dataset.objects.visible_to(user))
+
+    def open(self) -> "RecordStateQuerySet":
+        """Records that still need annotations."""
+        return self.filter(status__in=RecordState.OPEN)
+
+    def for_review(self) -> "RecordStateQuerySet":
+        return self.filter(status=RecordState.Status.DISPUTED)
+
+
+class RecordState(models.Model):
+    """Where one record stands under one schema: its status, the final label(s) once decided, and
+    the keys the annotation queue orders by. Its row is also the lock that serializes everything
+    that changes the record's labels (leases, saves, reviews): one row, one writer at a time."""
+
+    class Status(models.TextChoices):
+        UNLABELED = "unlabeled", "Unlabeled"
+        IN_PROGRESS = "in_progress", "In progress"
+        LABELED = "labeled", "Labeled"
+        DISPUTED = "disputed", "Disputed"
+        REVIEWED = "reviewed", "Reviewed"
+        GOLD = "gold", "Gold"
+
+    class ReviewReason(models.TextChoices):
+        NONE = "", "—"
+        DISAGREEMENT = "disagreement", "Annotators disagree"
+        UNSURE = "unsure", "An annotator was unsure"
+        SENT = "sent", "Sent to review"
+
+    OPEN = (Status.UNLABELED, Status.IN_PROGRESS)
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="label_states")
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="record_states")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNLABELED)
+    review_reason = models.CharField(max_length=12, choices=ReviewReason.choices, default="", blank=True)
+    final_labels = models.ManyToManyField(Label, related_name="final_on", blank=True)
+    human_annotations = models.PositiveSmallIntegerField(default=0)
+    # Queue order keys: record id (as imported), a random key fixed at creation, and the model's
+    # uncertainty (1 - top score), written by the classify job.
+    random_key = models.FloatField(default=0.0)
+    uncertainty = models.FloatField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every change: a reviewer's form carries it, so a second reviewer saving the same
+    # record gets a conflict instead of silently overwriting the first (no lost update).
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecordStateQuerySet.as_manager()
+
+    class Meta:
+        permissions = [
+            ("annotate_records", "Can annotate records of their datasets"),
+            ("review_records", "Can review records and set final labels"),
+            ("manage_labels", "Can clear annotations, send to review and set final labels in bulk"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "schema"], name="recordstate_one_per_schema"),
+        ]
+        indexes = [
+            # The annotation queue: the next open record in each order (partial: done ones drop out).
+            models.Index(
+                fields=["schema", "record"], condition=Q(status__in=["unlabeled", "in_progress"]), name="queue_imported"
+            ),
+            models.Index(
+                fields=["schema", "random_key"],
+                condition=Q(status__in=["unlabeled", "in_progress"]),
+                name="queue_random",
+            ),
+            models.Index(
+                models.F("schema"),
+                models.F("uncertainty").desc(nulls_last=True),
+                condition=Q(status__in=["unlabeled", "in_progress"]),
+                name="queue_uncertain",
+            ),
+            # The review queue and the status filters.
+            models.Index(fields=["schema", "status"], name="recordstate_by_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"record #{self.record_id}: {self.get_status_display()}"
+
+
+class AssignmentQuerySet(models.QuerySet):
+    def active(self) -> "AssignmentQuerySet":
+        """Leases still running: the record is reserved for that person."""
+        return self.filter(status=Assignment.Status.LEASED, expires_at__gt=Now())
+
+    def expired(self) -> "AssignmentQuerySet":
+        return self.filter(status=Assignment.Status.LEASED, expires_at__lte=Now())
+
+
+class Assignment(models.Model):
+    """A record served to one annotator: leased until `expires_at`, then done or skipped."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+
+    state = models.ForeignKey(RecordState, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.LEASED)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AssignmentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # A person is served a record at most once (a skip or an undo reuses the row).
+            models.UniqueConstraint(fields=["state", "annotator"], name="assignment_once_per_person"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("leased_at")), name="assignment_lease_positive"),
+        ]
+        indexes = [
+            # "My current lease" and "my last items" (back/undo).
+            models.Index(fields=["annotator", "status", "-leased_at"], name="assignment_by_annotator"),
+            models.Index(fields=["state", "status"], name="assignment_by_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} · record #{self.state.record_id} ({self.get_status_display()})"
+
+
+class LabelEventQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "LabelEventQuerySet":
+        """Audit entries `user` may see: within their datasets; annotators only their own.
+        (By the schema's dataset: a label's rename concerns no single record.)"""
+        qs = self.filter(schema__dataset__in=Dataset.objects.visible_to(user))
+        if user.has_perm("labeling.view_all_annotations"):
+            return qs
+        return qs.filter(actor=user, annotator=user)
+
+
+class LabelEvent(models.Model):
+    """The audit trail: every change to a record's labels, who made it, when, old and new value.
+    Written by the services that make the change, in the same transaction, bulk actions included.
+    Append-only: no screen edits or deletes it."""
+
+    class Action(models.TextChoices):
+        ANNOTATED = "annotated", "Annotated"
+        CHANGED = "changed", "Changed an annotation"
+        UNDONE = "undone", "Undid an annotation"
+        REVIEWED = "reviewed", "Set the final label"
+        GOLD = "gold", "Marked gold"
+        SENT_TO_REVIEW = "sent_to_review", "Sent to review"
+        CLEARED = "cleared", "Cleared annotations"
+        LABEL_RENAMED = "label_renamed", "Renamed a label"
+
+    record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="label_events")
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="label_events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Whose annotation changed (for annotation events); empty for final-label events.
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Label names, not ids: the trail stays readable after a label is renamed or deleted.
+    old = models.JSONField(default=list, blank=True)
+    new = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = LabelEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["record", "-created_at"], name="labelevent_by_record")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} on record #{self.record_id}"

@@ -25,6 +25,8 @@ _READ_DATA = [
     "labeling.view_all_annotations",
     "labeling.view_prediction",
     "labeling.view_classifierversion",
+    "labeling.view_recordstate",
+    "labeling.view_labelevent",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -34,9 +36,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "labeling.view_labelschema",
         "labeling.view_label",
         "labeling.view_annotation",
+        "labeling.view_labelevent",
+        "labeling.annotate_records",
     ],
-    # Reviewers see every annotation of their datasets to adjudicate them.
-    Role.REVIEWER: _READ_DATA,
+    # Reviewers see every annotation of their datasets to adjudicate them; they may label too.
+    Role.REVIEWER: [*_READ_DATA, "labeling.annotate_records", "labeling.review_records"],
     # Data leads run datasets: members, imports, schemas, exports, and the team's accounts.
     Role.DATA_LEAD: [
         *_READ_DATA,
@@ -59,6 +63,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "labeling.change_label",
         "labeling.delete_label",
         "labeling.delete_annotation",
+        "labeling.annotate_records",
+        "labeling.review_records",
+        "labeling.manage_labels",
         "jobs.view_job",
         "auth.view_user",
         "auth.add_user",
@@ -94,3 +101,14 @@ def role_of(user) -> str | None:
     """The user's role name, or None (superusers need none)."""
     names = [group.name for group in user.groups.all() if group.name in Role.values]
     return names[0] if names else None
+
+
+def sync_roles_in_migration(apps, schema_editor) -> None:
+    """RunPython body for a migration that changes ROLE_PERMISSIONS."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after all migrations ran; the groups need them now.
+    for app_label in ("auth", "corpus", "labeling", "jobs"):
+        create_permissions(global_apps.get_app_config(app_label), verbosity=0)
+    sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from corpus.inference import configured_embedder
@@ -25,6 +25,7 @@ from jobs import register
 from jobs.models import Job
 from jobs.services import start_job
 from labeling.models import Annotation, ClassifierVersion, Label, LabelSchema, Prediction
+from labeling.services.queue import prepare_queue
 
 # Cosine similarities of sentence embeddings to short label prototypes sit in a narrow band
 # (MiniLM: ~0.0-0.6); dividing by 0.05 turns a 0.1 lead into e^2 ≈ 7x the odds. On the WordNet
@@ -399,6 +400,7 @@ def classify_records(
     total = pending.count()
     if progress:
         progress(done=0, total=total)
+    prepare_queue(schema=schema)  # so every record has a state to carry its uncertainty
     done = predictions = last_id = 0
     while True:
         batch = list(pending.filter(pk__gt=last_id).order_by("pk").values_list("pk", "embedding")[:batch_size])
@@ -426,11 +428,34 @@ def classify_records(
         with transaction.atomic():
             Prediction.objects.filter(classifier=classifier, record_id__in=ids).delete()
             Prediction.objects.bulk_create(rows, batch_size=2000)
+            _store_uncertainty(schema=schema, record_ids=ids, uncertainty=uncertainty_of(scores, multi=multi))
         done += len(batch)
         predictions += len(rows)
         if progress:
             progress(done=min(done, total) if total else done, total=max(total, done))
     return ClassifyResult(classified=done, predictions=predictions, model_version=model_version)
+
+
+def uncertainty_of(scores: np.ndarray, *, multi: bool) -> np.ndarray:
+    """How unsure the model is per record, 0 (certain) to 1, for "most uncertain first".
+
+    Single-label: 1 - the top probability (least confidence). Multi-label: the label whose
+    probability is closest to 0.5 decides, 1 - |2p - 1| (each label is its own yes/no question)."""
+    if multi:
+        return (1.0 - np.abs(2.0 * scores - 1.0)).max(axis=1)
+    return 1.0 - scores.max(axis=1)
+
+
+def _store_uncertainty(*, schema: LabelSchema, record_ids: list[int], uncertainty: np.ndarray) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE labeling_recordstate s SET uncertainty = u.value
+            FROM unnest(%s::bigint[], %s::float8[]) AS u(record_id, value)
+            WHERE s.schema_id = %s AND s.record_id = u.record_id
+            """,
+            [record_ids, [float(v) for v in np.clip(uncertainty, 0.0, 1.0)], schema.pk],
+        )
 
 
 # --- Jobs -------------------------------------------------------------------------------------------

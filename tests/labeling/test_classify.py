@@ -6,7 +6,7 @@ import pytest
 from corpus.inference import configured_embedder
 from corpus.services.embed import embed_dataset
 from jobs.models import Job
-from labeling.models import Annotation, ClassifierVersion, LabelSchema, Prediction
+from labeling.models import Annotation, ClassifierVersion, LabelSchema, Prediction, RecordState
 from labeling.services.classify import (
     MIN_TRAINING_RECORDS,
     ClassifierError,
@@ -18,6 +18,7 @@ from labeling.services.classify import (
     start_classification,
     start_training,
     train_classifier,
+    uncertainty_of,
 )
 from tests.factories import (
     AnnotationFactory,
@@ -111,6 +112,25 @@ def test_classifying_twice_leaves_one_prediction_per_record(schema, embedder):
     assert (
         sorted(Prediction.objects.filter(classifier=classifier).values_list("record_id", "label_id", "score")) == first
     )
+
+
+def test_classifying_stores_each_records_uncertainty_for_the_queue(schema, embedder):
+    RecordFactory.create_batch(5, dataset=schema.dataset)
+    embed_dataset(dataset_id=schema.dataset_id, embedder=embedder)
+    classifier = build_zero_shot(schema=schema, embedder=embedder)
+
+    classify_records(classifier=classifier, batch_size=2)
+
+    top = dict(Prediction.objects.filter(classifier=classifier).values_list("record_id", "score"))
+    stored = dict(RecordState.objects.filter(schema=schema).values_list("record_id", "uncertainty"))
+    assert stored == pytest.approx({record_id: 1 - score for record_id, score in top.items()})
+
+
+def test_multi_label_uncertainty_follows_the_label_closest_to_even_odds():
+    scores = np.array([[0.95, 0.02], [0.6, 0.1], [0.5, 0.99]])
+
+    assert uncertainty_of(scores, multi=True) == pytest.approx([0.1, 0.8, 1.0])
+    assert uncertainty_of(scores, multi=False) == pytest.approx([0.05, 0.4, 0.01])
 
 
 def test_classifying_keeps_the_predictions_of_other_versions(schema, embedder):

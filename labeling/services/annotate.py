@@ -1,0 +1,280 @@
+"""Saving what an annotator says about a record, undoing it, and what that means for the record's
+status and final label. Every change writes its LabelEvent in the same transaction."""
+
+from collections import Counter
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from labeling.models import Annotation, Assignment, Label, LabelEvent, LabelSchema, RecordState
+from labeling.services.queue import has_room
+
+
+class LabelingError(ValueError):
+    """A labeling action that cannot be done; the message says why, in the user's words."""
+
+
+class RecordClosed(LabelingError):
+    """The record has been reviewed (or is gold): annotators can no longer change it."""
+
+
+class RecordFull(LabelingError):
+    """The record already has all the annotations its dataset asks for."""
+
+
+def label_names(labels) -> list[str]:
+    return sorted(label.name for label in labels)
+
+
+def checked_labels(*, schema: LabelSchema, label_ids) -> list[Label]:
+    """The labels named by `label_ids`, all of `schema`, as many as its kind allows."""
+    wanted = {int(pk) for pk in label_ids}
+    labels = list(Label.objects.filter(schema=schema, pk__in=wanted))
+    if len(labels) != len(wanted):
+        raise LabelingError("Some of the chosen labels do not belong to this label set.")
+    if schema.kind == LabelSchema.Kind.SINGLE and len(labels) != 1:
+        raise LabelingError("Choose exactly one label.")
+    return labels
+
+
+def _label_sets(state: RecordState, *, include_imported: bool) -> tuple[list[frozenset[int]], bool]:
+    """The label sets the record's annotators gave (the votes) and whether any was unsure."""
+    annotations = Annotation.objects.filter(record_id=state.record_id, schema_id=state.schema_id)
+    if not include_imported:
+        annotations = annotations.filter(source=Annotation.Source.HUMAN)
+    votes: dict[int, set[int]] = {}
+    unsure = False
+    for pk, label_id, is_unsure in annotations.values_list("pk", "labels", "unsure"):
+        votes.setdefault(pk, set())
+        if label_id is not None:
+            votes[pk].add(label_id)
+        unsure = unsure or is_unsure
+    return [frozenset(v) for v in votes.values()], unsure
+
+
+def majority_labels(state: RecordState) -> list[int] | None:
+    """The label set most annotators chose, or None on a tie (a reviewer must decide)."""
+    votes, _ = _label_sets(state, include_imported=False)
+    if not votes:
+        return None
+    ranked = Counter(votes).most_common()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return None
+    return sorted(ranked[0][0])
+
+
+def settle(state: RecordState) -> None:
+    """Recompute status and automatic final label from the annotations. Call with the row locked.
+
+    Reviewed and gold records keep their reviewer's decision; a record a data lead sent to review
+    stays there until a reviewer decides."""
+    if state.status in (RecordState.Status.REVIEWED, RecordState.Status.GOLD):
+        return
+    overlap = state.schema.dataset.overlap
+    human = Annotation.objects.filter(
+        record_id=state.record_id, schema_id=state.schema_id, source=Annotation.Source.HUMAN
+    ).count()
+    state.human_annotations = human
+    sent = state.review_reason == RecordState.ReviewReason.SENT
+    final: list[int] = []
+    if sent:
+        status = RecordState.Status.DISPUTED
+    elif human == 0:
+        status, state.review_reason = RecordState.Status.UNLABELED, ""
+    elif human < overlap:
+        status, state.review_reason = RecordState.Status.IN_PROGRESS, ""
+    else:
+        votes, unsure = _label_sets(state, include_imported=state.schema.dataset.agreement_counts_imported)
+        if len(set(votes)) > 1:
+            status, state.review_reason = RecordState.Status.DISPUTED, RecordState.ReviewReason.DISAGREEMENT
+        elif unsure:
+            status, state.review_reason = RecordState.Status.DISPUTED, RecordState.ReviewReason.UNSURE
+        else:
+            status, state.review_reason = RecordState.Status.LABELED, ""
+            final = sorted(votes[0])
+    state.status = status
+    state.version += 1
+    state.save(update_fields=["status", "review_reason", "human_annotations", "version", "updated_at"])
+    state.final_labels.set(final)
+
+
+def _locked_state(*, schema: LabelSchema, record_id: int) -> RecordState:
+    try:
+        return (
+            RecordState.objects.select_for_update(of=("self",))
+            .select_related("schema__dataset")
+            .get(schema=schema, record_id=record_id)
+        )
+    except RecordState.DoesNotExist:
+        raise LabelingError("This record is not in the annotation queue of this label set.") from None
+
+
+def save_annotation(
+    *,
+    schema: LabelSchema,
+    record_id: int,
+    user,
+    label_ids,
+    unsure: bool = False,
+    comment: str = "",
+    seconds_spent: float | None = None,
+) -> Annotation:
+    """Store `user`'s answer for the record (a new one, or a change of theirs), finish their
+    assignment and settle the record. All or nothing."""
+    labels = checked_labels(schema=schema, label_ids=label_ids)
+    with transaction.atomic():
+        state = _locked_state(schema=schema, record_id=record_id)
+        if state.status in (RecordState.Status.REVIEWED, RecordState.Status.GOLD):
+            raise RecordClosed("A reviewer has already decided this record; it can no longer be changed.")
+        annotation = Annotation.objects.filter(
+            record_id=record_id, schema=schema, annotator=user, source=Annotation.Source.HUMAN
+        ).first()
+        now = timezone.now()
+        if annotation is None:
+            mine = Assignment.objects.filter(state=state, annotator=user).first()
+            holds_lease = mine is not None and mine.status == Assignment.Status.LEASED and mine.expires_at > now
+            # A lease that ran out is honoured only if nobody filled the record meanwhile.
+            if not holds_lease and not has_room(state, user_id=user.pk, overlap=schema.dataset.overlap):
+                raise RecordFull(
+                    "Your time on this record ran out and others have labeled it meanwhile; "
+                    "your answer was not saved. Here is the next one."
+                )
+            annotation = Annotation.objects.create(
+                record_id=record_id,
+                schema=schema,
+                annotator=user,
+                source=Annotation.Source.HUMAN,
+                unsure=unsure,
+                comment=comment,
+                seconds_spent=seconds_spent,
+            )
+            annotation.labels.set(labels)
+            old: list[str] = []
+            action = LabelEvent.Action.ANNOTATED
+        else:
+            old = label_names(annotation.labels.all())
+            annotation.unsure, annotation.comment = unsure, comment
+            if seconds_spent is not None:
+                annotation.seconds_spent = (annotation.seconds_spent or 0) + seconds_spent
+            annotation.save(update_fields=["unsure", "comment", "seconds_spent", "updated_at"])
+            annotation.labels.set(labels)
+            action = LabelEvent.Action.CHANGED
+        Assignment.objects.update_or_create(
+            state=state,
+            annotator=user,
+            defaults={"status": Assignment.Status.DONE, "finished_at": now},
+            create_defaults={
+                "status": Assignment.Status.DONE,
+                "leased_at": now,
+                "expires_at": now + timedelta(seconds=1),
+                "finished_at": now,
+            },
+        )
+        LabelEvent.objects.create(
+            record_id=record_id,
+            schema=schema,
+            action=action,
+            actor=user,
+            annotator=user,
+            old=old,
+            new=label_names(labels),
+            note=_note(unsure=unsure, comment=comment),
+        )
+        settle(state)
+    return annotation
+
+
+def _note(*, unsure: bool, comment: str) -> str:
+    parts = ["unsure"] if unsure else []
+    if comment:
+        parts.append(comment)
+    return " · ".join(parts)
+
+
+def undo_annotation(*, schema: LabelSchema, record_id: int, user) -> RecordState:
+    """Take back `user`'s answer on the record: the annotation goes (kept in the audit trail) and
+    the record is leased to them again to answer anew."""
+    with transaction.atomic():
+        state = _locked_state(schema=schema, record_id=record_id)
+        if state.status in (RecordState.Status.REVIEWED, RecordState.Status.GOLD):
+            raise RecordClosed("A reviewer has already decided this record; it can no longer be changed.")
+        annotation = (
+            Annotation.objects.filter(
+                record_id=record_id, schema=schema, annotator=user, source=Annotation.Source.HUMAN
+            )
+            .prefetch_related("labels")
+            .first()
+        )
+        now = timezone.now()
+        if annotation is not None:
+            LabelEvent.objects.create(
+                record_id=record_id,
+                schema=schema,
+                action=LabelEvent.Action.UNDONE,
+                actor=user,
+                annotator=user,
+                old=label_names(annotation.labels.all()),
+                new=[],
+            )
+            annotation.delete()
+        # Whatever this person held elsewhere goes back to the pool; this record is theirs again.
+        Assignment.objects.filter(state__schema=schema, annotator=user, status=Assignment.Status.LEASED).exclude(
+            state=state
+        ).delete()
+        Assignment.objects.update_or_create(
+            state=state,
+            annotator=user,
+            defaults={
+                "status": Assignment.Status.LEASED,
+                "leased_at": now,
+                "expires_at": now + timedelta(minutes=schema.dataset.lease_minutes),
+                "finished_at": None,
+            },
+        )
+        settle(state)
+    return state
+
+
+# Records settled per transaction by resettle_dataset: short enough that annotators saving meanwhile
+# wait for one batch's row locks, never for the whole dataset.
+RESETTLE_BATCH = 500
+
+
+def resettle_dataset(*, dataset, imported_votes_changed: bool = False) -> int:
+    """Bring the status and automatic final label of the dataset's records in line with its
+    current settings, after a data lead changed the overlap (or whether imported labels vote).
+
+    Only records whose status may no longer follow from their annotations are touched (found in
+    SQL, settled in batches): in progress but now with enough annotations; labeled or disputed
+    with fewer than the overlap now asks for (they go back to the queue; a record a data lead
+    sent to review stays there); with `imported_votes_changed`, every labeled or disputed record
+    that has an imported label. Reviewed and gold records keep their reviewer's decision.
+    Returns how many records were settled again."""
+    decided_by_votes = Q(status__in=[RecordState.Status.LABELED, RecordState.Status.DISPUTED]) & ~Q(
+        review_reason=RecordState.ReviewReason.SENT
+    )
+    stale = Q(status=RecordState.Status.IN_PROGRESS, human_annotations__gte=dataset.overlap) | (
+        decided_by_votes & Q(human_annotations__lt=dataset.overlap)
+    )
+    if imported_votes_changed:
+        imported = Annotation.objects.filter(
+            record_id=OuterRef("record_id"), schema_id=OuterRef("schema_id"), source=Annotation.Source.IMPORTED
+        )
+        stale |= decided_by_votes & Q(Exists(imported))
+    settled, last_pk = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                RecordState.objects.filter(stale, schema__dataset=dataset, pk__gt=last_pk)
+                .select_for_update(of=("self",))
+                .select_related("schema__dataset")
+                .order_by("pk")[:RESETTLE_BATCH]
+            )
+            for state in batch:
+                settle(state)
+        if not batch:
+            return settled
+        settled += len(batch)
+        last_pk = batch[-1].pk
