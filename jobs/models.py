@@ -61,6 +61,8 @@ class Job(models.Model):
     params = models.JSONField(default=dict, blank=True, help_text="What the job works on, e.g. {'dataset_id': 7}.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveBigIntegerField(default=0)
+    # `done` at this attempt's first report: a resumed job's rate counts only what this attempt did.
+    attempt_base = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     total = models.PositiveBigIntegerField(null=True, blank=True)
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -127,10 +129,11 @@ class Job(models.Model):
     @property
     def rate(self) -> float | None:
         """Items per second over this attempt so far (None before there is anything to tell)."""
-        if self.status != self.Status.RUNNING or not self.started_at or not self.heartbeat_at or not self.done:
+        if self.status != self.Status.RUNNING or not self.started_at or not self.heartbeat_at:
             return None
+        done_now = self.done - (self.attempt_base or 0)
         seconds = (self.heartbeat_at - self.started_at).total_seconds()
-        return self.done / seconds if seconds > 0 else None
+        return done_now / seconds if seconds > 0 and done_now > 0 else None
 
     @property
     def eta_seconds(self) -> int | None:
@@ -150,18 +153,19 @@ class Job(models.Model):
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                UPDATE jobs_job SET done = %s, total = COALESCE(%s, total), heartbeat_at = %s
+                UPDATE jobs_job SET done = %s, total = COALESCE(%s, total), heartbeat_at = %s,
+                       attempt_base = COALESCE(attempt_base, %s)
                  WHERE id = %s AND attempts = %s
-                RETURNING cancel_requested
+                RETURNING cancel_requested, attempt_base
                 """,
-                [done, total, now, self.pk, self.attempts],
+                [done, total, now, done, self.pk, self.attempts],
             )
             row = cursor.fetchone()
         if row is None:
             if Job.objects.filter(pk=self.pk).exclude(attempts=self.attempts).exists():
                 raise JobSuperseded(f"job {self.pk} is run by a newer attempt than this one ({self.attempts})")
             return  # the row is gone (deleted): nothing to record
-        self.done, self.heartbeat_at = done, now
+        self.done, self.heartbeat_at, self.attempt_base = done, now, row[1]
         self.total = total if total is not None else self.total
         if row[0]:
             raise JobCancelled(f"job {self.pk} was asked to stop")

@@ -28,8 +28,9 @@ def claim_job(job_id: int) -> Job | None:
         job.attempts += 1
         job.started_at = now  # per attempt: rate and ETA describe the run in progress
         job.heartbeat_at = now
+        job.attempt_base = None  # set by the attempt's first progress report
         job.error = ""
-        job.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "error"])
+        job.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "attempt_base", "error"])
     job.add_log(f"attempt {job.attempts} started")
     return job
 

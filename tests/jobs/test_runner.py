@@ -1,11 +1,15 @@
 """run_job: claims a queued row, runs its handler once, records how it ended."""
 
+from datetime import timedelta
+
 import pytest
+from django.db.models import F
+from django.utils import timezone
 
 from jobs import register
 from jobs.models import Job
 from jobs.registry import handler_for
-from jobs.runner import run_job
+from jobs.runner import claim_job, run_job
 from jobs.services import start_job
 from tests.factories import JobFactory
 
@@ -110,3 +114,22 @@ def test_a_job_whose_row_is_briefly_locked_still_runs_when_its_id_arrives(transa
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert calls == [job.pk]
+
+
+def test_a_resumed_attempts_rate_counts_only_what_it_did_itself(db):
+    # given a job that had done 900 of 1,000 before its worker died, resumed 10 s ago
+    job = JobFactory(status=Job.Status.QUEUED, done=900, total=1000, attempts=1)
+    claimed = claim_job(job.pk)
+    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(seconds=10))
+    claimed.refresh_from_db()
+
+    # when this attempt reports from where it resumed, then 50 more
+    claimed.report(done=900)
+    claimed.report(done=950)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=F("started_at") + timedelta(seconds=10))
+    claimed.refresh_from_db()
+
+    # then the rate is 50 in 10 s, not 950 in 10 s, and 50 left take 10 s more
+    assert claimed.attempt_base == 900
+    assert claimed.rate == pytest.approx(5.0)
+    assert claimed.eta_seconds == 10
