@@ -21,6 +21,7 @@ from unfold.widgets import (
 
 from corpus.formats import FORMAT_CHOICES
 from corpus.services.documents import chunk_settings, import_documents, is_document, list_documents
+from corpus.services.embed import embed_after_import
 from corpus.services.import_job import start_import
 from corpus.services.ingest import import_records, label_writer_for, preview_file
 from corpus.services.uploads import discard_upload, find_upload, store_upload
@@ -218,6 +219,14 @@ class DatasetImportMixin:
                     **options,
                 )
         discard_upload(upload)
+        if result.ok:
+            embedding = embed_after_import(dataset=dataset, inserted=result.inserted, user=request.user)
+            if embedding is not None:
+                link = reverse("admin:jobs_job_change", args=[embedding.pk])
+                messages.info(
+                    request,
+                    format_html(_('The new records are being embedded: <a href="{}">job #{}</a>.'), link, embedding.pk),
+                )
         return self._render(request, dataset, step="report", result=result)
 
     def _render_preview(self, request, dataset, upload, form):

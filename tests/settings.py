@@ -13,6 +13,7 @@ os.environ.update(
         "DEBUG": "1",  # the one-machine branch (no HTTPS redirect); Django's test runner turns DEBUG off
         "TASK_QUEUE": "immediate",
         "INFERENCE_BACKEND": "fake",
+        "EMBED_AFTER_IMPORT": "0",  # tests that want it turn it on
         "HUEY_FILE": str(_scratch / "huey.sqlite3"),
         "TORCH_THREADS": os.environ.get("TORCH_THREADS", "1"),
         "HF_HUB_OFFLINE": "1",

@@ -143,6 +143,14 @@ def start_embedding(*, dataset: Dataset, user, model: str | None = None) -> Job:
     return start_job(kind="embed", params=params, user=user)
 
 
+def embed_after_import(*, dataset: Dataset, inserted: int, user) -> Job | None:
+    """After an import: queue embedding of the dataset's new records, when EMBED_AFTER_IMPORT is on
+    and the import added any. Embedding is incremental, so only the new records are encoded."""
+    if not settings.EMBED_AFTER_IMPORT or inserted <= 0:
+        return None
+    return start_embedding(dataset=dataset, user=user)
+
+
 def start_embedding_records(*, record_ids: list[int], user, model: str | None = None) -> Job:
     """Queue an embedding job for selected records (at most MAX_SELECTED_RECORDS of them)."""
     if not record_ids:

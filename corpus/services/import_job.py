@@ -8,6 +8,7 @@ from django.db import connection
 
 from corpus.models import Dataset
 from corpus.services.documents import import_documents
+from corpus.services.embed import embed_after_import
 from corpus.services.ingest import ImportResult, import_records, label_writer_for
 from corpus.services.uploads import StoredUpload, discard_upload, find_upload
 from jobs import register
@@ -70,7 +71,7 @@ def run_import_upload(*, job: Job) -> ImportResult:
             result = import_documents(
                 dataset=dataset, source=source, filename=upload.filename, user=job.created_by, **options
             )
-        return _finish(job, upload, result)
+        return _finish(job, upload, result, dataset)
     writer = label_writer_for(
         schema_id=options.pop("schema_id", None), add_missing_labels=options.pop("add_missing_labels", True)
     )
@@ -91,15 +92,18 @@ def run_import_upload(*, job: Job) -> ImportResult:
     finally:
         reporter.close()
     job.report(done=upload.size, total=upload.size)
-    return _finish(job, upload, result)
+    return _finish(job, upload, result, dataset)
 
 
-def _finish(job: Job, upload: StoredUpload, result: ImportResult) -> ImportResult:
+def _finish(job: Job, upload: StoredUpload, result: ImportResult, dataset: Dataset) -> ImportResult:
     Job.objects.filter(pk=job.pk).update(result=result.as_dict())
     discard_upload(upload)
     if not result.ok:
         listed = "\n".join(str(error) for error in result.errors)
         raise ImportFailed(f"{result.error_count:,} errors; nothing was imported.\n{listed}")
+    embedding = embed_after_import(dataset=dataset, inserted=result.inserted, user=job.created_by)
+    if embedding is not None:
+        job.add_log(f"embedding the new records as job #{embedding.pk}")
     return result
 
 

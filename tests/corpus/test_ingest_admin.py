@@ -191,3 +191,51 @@ def test_background_import_of_a_bad_file_fails_with_the_report(settings):
     assert job.result["errors"] == ["bad.csv, row 3, field “text”: the text is empty"]
     assert "bad.csv, row 3, field “text”: the text is empty" in job.error
     assert not Record.objects.filter(dataset=persona.dataset).exists()
+
+
+def test_an_import_embeds_its_new_records_when_the_setting_asks(
+    data_lead, settings, django_capture_on_commit_callbacks
+):
+    # Given EMBED_AFTER_IMPORT on (the default outside tests); jobs run at once (TASK_QUEUE=immediate)
+    settings.EMBED_AFTER_IMPORT = True
+    preview = upload(data_lead.client, data_lead.dataset, "reviews.csv")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = data_lead.client.post(import_url(data_lead.dataset), {"token": token_of(preview), "confirm": "1"})
+
+    job = Job.objects.get(kind="embed")
+    assert job.params == {"dataset_id": data_lead.dataset.pk} and job.status == Job.Status.SUCCEEDED, job.error
+    assert f"job #{job.pk}" in response.content.decode()
+    assert not Record.objects.filter(dataset=data_lead.dataset, embedding=None).exists()
+
+
+def test_an_import_that_adds_nothing_starts_no_embedding(data_lead, settings):
+    settings.EMBED_AFTER_IMPORT = True
+    for _ in range(2):  # the second import only finds duplicates
+        preview = upload(data_lead.client, data_lead.dataset, "reviews.csv")
+        data_lead.client.post(import_url(data_lead.dataset), {"token": token_of(preview), "confirm": "1"})
+
+    assert Job.objects.filter(kind="embed").count() == 1
+
+
+def test_a_background_import_queues_the_embedding_after_it(db, settings, django_capture_on_commit_callbacks):
+    settings.EMBED_AFTER_IMPORT = True
+    settings.IMPORT_BACKGROUND_BYTES = 100
+    persona = make_persona("data_lead")
+    preview = upload(persona.client, persona.dataset, "reviews.csv")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        persona.client.post(import_url(persona.dataset), {"token": token_of(preview), "confirm": "1"})
+
+    embed = Job.objects.get(kind="embed")
+    assert embed.status == Job.Status.SUCCEEDED and embed.created_by == persona.user
+    assert any(f"job #{embed.pk}" in step["message"] for step in Job.objects.get(kind="import").log)
+
+
+def test_without_the_setting_an_import_only_imports(data_lead):
+    preview = upload(data_lead.client, data_lead.dataset, "reviews.csv")
+
+    data_lead.client.post(import_url(data_lead.dataset), {"token": token_of(preview), "confirm": "1"})
+
+    assert Record.objects.filter(dataset=data_lead.dataset).count() == 8
+    assert not Job.objects.filter(kind="embed").exists()

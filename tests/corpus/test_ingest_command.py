@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from corpus.models import Record
+from jobs.models import Job
 from labeling.models import Annotation
 from tests.factories import DatasetFactory
 
@@ -79,3 +80,21 @@ def test_command_refuses_a_missing_file(db):
 
     with pytest.raises(CommandError, match="no such file"):
         run("Reviews", "/nonexistent/file.csv")
+
+
+def test_command_queues_embedding_of_the_new_records_unless_told_not_to(
+    db, settings, django_capture_on_commit_callbacks
+):
+    settings.EMBED_AFTER_IMPORT = True
+    DatasetFactory(name="Reviews")
+    DatasetFactory(name="Quiet")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        out, _ = run("Reviews", str(SAMPLES / "reviews.csv"))
+        quiet, _ = run("Quiet", str(SAMPLES / "reviews.csv"), "--no-embed")
+
+    job = Job.objects.get(kind="embed")
+    assert f"Embedding the new records as job #{job.pk}" in out
+    assert "Embedding" not in quiet
+    assert not Record.objects.filter(dataset__name="Reviews", embedding=None).exists()
+    assert Record.objects.filter(dataset__name="Quiet", embedding=None).count() == 8

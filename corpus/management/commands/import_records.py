@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from corpus.formats import FORMAT_CHOICES
 from corpus.models import Dataset
+from corpus.services.embed import embed_after_import
 from corpus.services.ingest import import_records, label_writer_for
 
 
@@ -32,6 +33,11 @@ class Command(BaseCommand):
             help="report labels missing from the schema as errors instead of adding them",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--no-embed",
+            action="store_true",
+            help="do not queue embedding of the new records (default: queued when EMBED_AFTER_IMPORT is on)",
+        )
 
     def handle(self, *args, **options) -> None:
         dataset = self._dataset(options["dataset"])
@@ -80,6 +86,12 @@ class Command(BaseCommand):
         if result.labels_added:
             summary += f"; labels added to the schema: {', '.join(result.labels_added)}"
         self.stdout.write(self.style.SUCCESS(summary))
+        if not options["no_embed"]:
+            embedding = embed_after_import(dataset=dataset, inserted=result.inserted, user=None)
+            if embedding is not None:
+                self.stdout.write(
+                    f"Embedding the new records as job #{embedding.pk} (a running `manage.py worker` does it)."
+                )
 
     def _dataset(self, name_or_id: str) -> Dataset:
         found = Dataset.objects.filter(name=name_or_id).first()
