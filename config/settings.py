@@ -185,6 +185,7 @@ IMPORT_ZIP_MAX_BYTES = env_int("IMPORT_ZIP_MAX_BYTES", 1 << 30)  # total uncompr
 IMPORT_ZIP_MAX_RATIO = env_int("IMPORT_ZIP_MAX_RATIO", 100)  # uncompressed / compressed
 IMPORT_CHUNK_SIZE = env_int("IMPORT_CHUNK_SIZE", 1000)  # documents: characters of new text per record
 IMPORT_CHUNK_OVERLAP = env_int("IMPORT_CHUNK_OVERLAP", 100)
+IMPORT_UPLOAD_KEEP_HOURS = env_int("IMPORT_UPLOAD_KEEP_HOURS", 48)  # uploads left at the preview step
 # Queue an embedding job for the new records after every successful import (incremental).
 EMBED_AFTER_IMPORT = env_bool("EMBED_AFTER_IMPORT", True)
 

@@ -1,8 +1,12 @@
 """Uploaded files kept between the preview and the import: under MEDIA_ROOT/uploads/<user id>/,
-named by a random token, so one person can never open another's upload by guessing a name."""
+named by a random token, so one person can never open another's upload by guessing a name.
+
+An upload is removed when its import ends; one left at the preview (the person walked away) is
+removed after IMPORT_UPLOAD_KEEP_HOURS, at the next upload or by `manage.py clean_uploads`."""
 
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ def _folder(user_id: int) -> Path:
 
 def store_upload(*, file: UploadedFile, user, dataset_id: int) -> StoredUpload:
     """Copy the upload to the user's folder in chunks (never whole in memory)."""
+    discard_stale_uploads(older_than_hours=settings.IMPORT_UPLOAD_KEEP_HOURS)
     folder = _folder(user.pk)
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
@@ -58,3 +63,21 @@ def find_upload(*, token: str, user_id: int, dataset_id: int) -> StoredUpload | 
 def discard_upload(upload: StoredUpload) -> None:
     upload.path.unlink(missing_ok=True)
     upload.path.with_name(f"{upload.token}.json").unlink(missing_ok=True)
+
+
+def discard_stale_uploads(*, older_than_hours: float) -> int:
+    """Remove uploads nobody imported within `older_than_hours`; returns how many files went.
+    A background import older than that whose worker never ran finds its file gone and says so."""
+    root = Path(settings.MEDIA_ROOT) / "uploads"
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - older_than_hours * 3600
+    removed = 0
+    for path in root.glob("*/*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # removed meanwhile by its import or another cleanup
+            continue
+    return removed
