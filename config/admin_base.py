@@ -8,13 +8,26 @@ user's datasets answers 404 and never shows up in a dropdown.
 from django.http import Http404
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
+from unfold.mixins import DatasetModelAdminMixin
 
 
 def _visible(queryset, user):
     return queryset.visible_to(user) if hasattr(queryset, "visible_to") else queryset
 
 
-class ScopedModelAdmin(ModelAdmin):
+class _ChangeFormWithoutDatasets(DatasetModelAdminMixin):
+    """unfold reads every change-form POST with a field named "dataset" as an action on one of the
+    page's dataset tables (DatasetModelAdminMixin), even on pages that have none: saving a record or
+    a label set (both have a `dataset` field) only said "Items must be selected". Pages without
+    such tables skip that step."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if self.get_changeform_datasets(request):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        return super(DatasetModelAdminMixin, self).changeform_view(request, object_id, form_url, extra_context)
+
+
+class ScopedModelAdmin(ModelAdmin, _ChangeFormWithoutDatasets):
     list_filter_submit = True
     warn_unsaved_form = True
 

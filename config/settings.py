@@ -243,6 +243,12 @@ UNFOLD = {
                 "collapsible": False,
                 "items": [
                     {
+                        "title": _("My work"),
+                        "icon": "keyboard",
+                        "link": reverse_lazy("admin:labeling_work"),
+                        "permission": _can("labeling.annotate_records", "labeling.review_records"),
+                    },
+                    {
                         "title": _("Annotations"),
                         "icon": "task_alt",
                         "link": reverse_lazy("admin:labeling_annotation_changelist"),
@@ -259,6 +265,12 @@ UNFOLD = {
                         "icon": "label",
                         "link": reverse_lazy("admin:labeling_label_changelist"),
                         "permission": _can("labeling.view_label"),
+                    },
+                    {
+                        "title": _("History"),
+                        "icon": "history",
+                        "link": reverse_lazy("admin:labeling_labelevent_changelist"),
+                        "permission": _can("labeling.view_labelevent"),
                     },
                 ],
             },

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -26,12 +27,33 @@ class MembershipInline(TabularInline):
     verbose_name_plural = _("members")
 
 
+class DatasetForm(forms.ModelForm):
+    """The dataset's settings, with the bounds the database enforces said in the user's words."""
+
+    BOUNDS = {"overlap": (1, 20), "lease_minutes": (1, 24 * 60)}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (low, high) in self.BOUNDS.items():
+            if name in self.fields:
+                field = self.fields[name]
+                field.validators += [MinValueValidator(low), MaxValueValidator(high)]
+                field.widget.attrs.update(min=low, max=high)
+
+
 @admin.register(Dataset)
 class DatasetAdmin(DatasetImportMixin, ScopedModelAdmin):
+    form = DatasetForm
     list_display = ["name", "record_count", "member_count", "created_at"]
     search_fields = ["name", "description"]
     inlines = [MembershipInline]
-    fields = ["name", "description", "instructions", "created_by", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "instructions", "created_by", "created_at"]}),
+        (
+            _("Labeling"),
+            {"fields": ["overlap", "lease_minutes", "queue_order", "show_suggestions", "agreement_counts_imported"]},
+        ),
+    ]
     readonly_fields = ["created_by", "created_at"]
     actions = ["embed_records", "reembed_datasets_with_model"]
     actions_detail = ["import_file"]  # upload page: corpus/admin_import.py

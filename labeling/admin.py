@@ -1,14 +1,29 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ORDER_VAR
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Case, Exists, F, FloatField, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Subquery,
+    Value,
+    When,
+)
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -21,21 +36,53 @@ from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.paginator import InfinitePaginator
 from unfold.views import ChangeList
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminSelectWidget
 
 from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter
-from corpus.admin import RecordAdmin
+from corpus.admin import DatasetAdmin, RecordAdmin
 from corpus.inference import configured_embedder
 from corpus.models import Dataset, Membership, Record
+from corpus.services.embed import MAX_SELECTED_RECORDS
 from corpus.services.search import search_similar
 from inference_client import InferenceError
-from labeling.models import Annotation, ClassifierVersion, Label, LabelSchema, Prediction
+from labeling.models import Annotation, ClassifierVersion, Label, LabelEvent, LabelSchema, Prediction, RecordState
 from labeling.resources import LabelResource, LabelSchemaResource
 from labeling.roles import Role, role_of
+from labeling.services import review as review_service
+from labeling.services.annotate import LabelingError, resettle_dataset
 from labeling.services.classify import start_classification, start_training
+from labeling.services.labels import label_usage, rename_label
+
+
+def labels_in_use(labels) -> list[str]:
+    """One sentence per label that people's work names (annotations, final labels): such a label
+    is never deleted along the way, whichever screen asks."""
+    labels = list(labels)
+    usage = label_usage(label_ids=[label.pk for label in labels])
+    return [
+        _("“%(name)s” is used by %(usage)s: clear or relabel those records first.")
+        % {"name": label.name, "usage": usage[label.pk].describe()}
+        for label in labels
+        if usage[label.pk].holds_work
+    ]
+
+
+class LabelInlineFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        doomed = []
+        for form in self.deleted_forms:
+            if form.instance.pk:
+                # The name as stored: the row may have been renamed in the same submit.
+                form.instance.name = form.initial.get("name", form.instance.name)
+                doomed.append(form.instance)
+        if doomed and (refusals := labels_in_use(doomed)):
+            raise forms.ValidationError(refusals)
 
 
 class LabelInline(TabularInline):
     model = Label
+    formset = LabelInlineFormSet
     extra = 0
     fields = ["name", "hotkey", "color", "order", "description"]
 
@@ -66,6 +113,14 @@ class LabelSchemaAdmin(ScopedModelAdmin, SmallTableImportExportMixin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("labels")
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Label:
+            deleted = set(formset.deleted_forms)
+            for label_form in formset.forms:
+                if label_form.instance.pk and label_form not in deleted and "name" in label_form.changed_data:
+                    rename_label(label=label_form.instance, name=label_form.cleaned_data["name"], user=request.user)
+        super().save_formset(request, form, formset, change)
+
     @display(description=_("Labels"))
     def label_names(self, obj: LabelSchema) -> str:
         return ", ".join(label.name for label in obj.labels.all())
@@ -93,6 +148,34 @@ class LabelSchemaAdmin(ScopedModelAdmin, SmallTableImportExportMixin):
     def has_run_classifier_permission(self, request) -> bool:
         return request.user.has_perm("labeling.run_classifier")
 
+    def get_urls(self):
+        # The annotate and review screens live under their label set; each view checks the
+        # person's permission and dataset itself (403 / 404), admin_view only asks for a login.
+        from labeling.views import agreement, annotate, review
+
+        screen = self.admin_site.admin_view
+        return [
+            path("work/", screen(annotate.work_page), name="labeling_work"),
+            path("<int:schema_id>/annotate/", screen(annotate.annotate_page), name="labeling_annotate"),
+            path("<int:schema_id>/annotate/next/", screen(annotate.next_item), name="labeling_annotate_next"),
+            path("<int:schema_id>/annotate/save/", screen(annotate.save_item), name="labeling_annotate_save"),
+            path("<int:schema_id>/annotate/skip/", screen(annotate.skip_item), name="labeling_annotate_skip"),
+            path("<int:schema_id>/annotate/undo/", screen(annotate.undo_item), name="labeling_annotate_undo"),
+            path(
+                "<int:schema_id>/annotate/item/<int:record_id>/",
+                screen(annotate.show_item),
+                name="labeling_annotate_item",
+            ),
+            path("<int:schema_id>/review/", screen(review.review_queue_page), name="labeling_review"),
+            path(
+                "<int:schema_id>/review/<int:record_id>/",
+                screen(review.review_record_page),
+                name="labeling_review_record",
+            ),
+            path("<int:schema_id>/agreement/", screen(agreement.agreement_page), name="labeling_agreement"),
+            *super().get_urls(),
+        ]
+
 
 @admin.register(Label)
 class LabelAdmin(ScopedModelAdmin, SmallTableImportExportMixin):
@@ -101,6 +184,17 @@ class LabelAdmin(ScopedModelAdmin, SmallTableImportExportMixin):
     list_filter = [("schema__dataset", VisibleRelatedFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["schema__dataset"]
+
+    def save_model(self, request, obj, form, change):
+        if change and "name" in form.changed_data:
+            rename_label(label=obj, name=obj.name, user=request.user)  # audited; annotations keep it
+        super().save_model(request, obj, form, change)
+
+    def get_deleted_objects(self, objs, request):
+        # Django refuses a delete (page and bulk action alike) while "protected" objects remain:
+        # labels that people's annotations or final labels name are reported as such.
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, perms_needed, [*protected, *labels_in_use(objs)]
 
     @display(description=_("Colour"))
     def swatch(self, obj: Label) -> str:
@@ -269,13 +363,102 @@ def _int_or_none(value) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
+LABEL_SET_VAR = "label_set"
+
+
+def _label_sets_in_scope(request):
+    """The label sets the records list can be about: the person's, narrowed to the dataset filter."""
+    schemas = LabelSchema.objects.visible_to(request.user).select_related("dataset")
+    dataset_id = _int_or_none(request.GET.get("dataset__id__exact"))
+    if dataset_id is not None:
+        schemas = schemas.filter(dataset_id=dataset_id)
+    return schemas
+
+
+class LabelSetFilter(DropdownFilter):
+    """Which label set the status filter and the bulk actions mean; offered only when there is a
+    choice (one label set per dataset is the usual case)."""
+
+    title = _("label set")
+    parameter_name = LABEL_SET_VAR
+
+    def lookups(self, request, model_admin):
+        return [(schema.pk, str(schema)) for schema in _label_sets_in_scope(request)]
+
+    def has_output(self) -> bool:
+        return len(self.lookup_choices) > 1 or bool(self.value())
+
+    def queryset(self, request, queryset):
+        if not self.value():  # "All" submits an empty value
+            return queryset
+        schema = LabelSchema.objects.visible_to(request.user).filter(pk=_int_or_none(self.value())).first()
+        return queryset.none() if schema is None else queryset.filter(dataset_id=schema.dataset_id)
+
+
+class LabelStatusFilter(DropdownFilter):
+    """Where records stand in labeling (RecordState). Without a chosen label set: in any label set
+    of their dataset; "unlabeled" then means nobody has labeled the record in any of them. A record
+    the queue has not reached yet has no state row and counts as unlabeled."""
+
+    title = _("status")
+    parameter_name = "label_status"
+
+    def lookups(self, request, model_admin):
+        return RecordState.Status.choices
+
+    def queryset(self, request, queryset):
+        status = self.value()
+        if not status:
+            return queryset
+        if status not in RecordState.Status.values:
+            return queryset.none()
+        states = RecordState.objects.filter(record=OuterRef("pk"))
+        if request.GET.get(LABEL_SET_VAR):
+            states = states.filter(schema_id=_int_or_none(request.GET[LABEL_SET_VAR]) or 0)
+        if status == RecordState.Status.UNLABELED:
+            return queryset.exclude(Exists(states.exclude(status=RecordState.Status.UNLABELED)))
+        return queryset.filter(Exists(states.filter(status=status)))
+
+
+class FinalLabelForm(forms.Form):
+    """The intermediate page of "Set final label…": which label set, which label(s)."""
+
+    schema = forms.ModelChoiceField(
+        queryset=LabelSchema.objects.none(), label=_("Label set"), empty_label=None, widget=UnfoldAdminSelectWidget
+    )
+    labels = forms.ModelMultipleChoiceField(
+        queryset=Label.objects.none(), label=_("Final label(s)"), widget=UnfoldAdminCheckboxSelectMultipleWidget
+    )
+
+    def __init__(self, *args, schemas, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["schema"].queryset = schemas
+        self.fields["labels"].queryset = Label.objects.filter(schema__in=schemas).select_related("schema")
+        if len(schemas) > 1:
+            self.fields["labels"].label_from_instance = lambda label: f"{label.schema.name}: {label.name}"
+
+    def clean(self):
+        cleaned = super().clean()
+        schema, labels = cleaned.get("schema"), cleaned.get("labels")
+        if schema is None or not labels:
+            return cleaned
+        if any(label.schema_id != schema.pk for label in labels):
+            self.add_error("labels", _("Choose labels of the label set “%(name)s”.") % {"name": schema.name})
+        elif schema.kind == LabelSchema.Kind.SINGLE and len(labels) != 1:
+            self.add_error("labels", _("“%(name)s” takes exactly one label.") % {"name": schema.name})
+        return cleaned
+
+
 class LabeledRecordAdmin(RecordAdmin):
     """The records list with the model's suggestions (filter by predicted label, sort by
     confidence) and search by meaning. Lives in labeling because it shows labels; everything
     else, actions included, comes from corpus's RecordAdmin."""
 
     list_before_template = "labeling/admin/record_meaning_search.html"
+    change_form_outer_before_template = "labeling/admin/record_status.html"
+    change_form_outer_after_template = "labeling/admin/record_history.html"
     readonly_fields = [*RecordAdmin.readonly_fields, "suggestions", "more_like_this"]
+    actions = [*RecordAdmin.actions, "send_selected_to_review", "clear_selected_annotations", "set_final_label"]
 
     def get_list_display(self, request):
         columns = [*super().get_list_display(request), "predicted_label", "confidence", "more_like_this"]
@@ -284,7 +467,7 @@ class LabeledRecordAdmin(RecordAdmin):
         return columns
 
     def get_list_filter(self, request):
-        return [*super().get_list_filter(request), PredictedLabelFilter]
+        return [*super().get_list_filter(request), LabelSetFilter, LabelStatusFilter, PredictedLabelFilter]
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
@@ -374,6 +557,103 @@ class LabeledRecordAdmin(RecordAdmin):
         extra_context = {**(extra_context or {}), "meaning_query": params[0], "like_record": liked}
         return super().changelist_view(request, extra_context)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        record = self.get_object(request, unquote(object_id))
+        if record is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "record_label_sets": record_label_sets(record, request.user),
+                "record_history": record_history(record, request.user),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- bulk actions of data leads: each audited by its service (LabelEvent) ------------------
+
+    def has_manage_labels_permission(self, request) -> bool:
+        return request.user.has_perm("labeling.manage_labels")
+
+    @action(description=_("Send to review"), permissions=["manage_labels"], icon="rate_review")
+    def send_selected_to_review(self, request, queryset):
+        for schema, record_ids in self._selection_by_label_set(request, queryset):
+            count = review_service.send_to_review(schema=schema, record_ids=record_ids, user=request.user)
+            self.message_user(
+                request, _("%(n)s record(s) of “%(schema)s” sent to review.") % {"n": count, "schema": schema}
+            )
+
+    @action(description=_("Clear annotations"), permissions=["manage_labels"], icon="backspace")
+    def clear_selected_annotations(self, request, queryset):
+        for schema, record_ids in self._selection_by_label_set(request, queryset):
+            count = review_service.clear_annotations(schema=schema, record_ids=record_ids, user=request.user)
+            self.message_user(
+                request,
+                _("Annotations and final labels of %(n)s record(s) of “%(schema)s” cleared: back in the queue.")
+                % {"n": count, "schema": schema},
+            )
+
+    @action(description=_("Set final label…"), permissions=["manage_labels"], icon="verified")
+    def set_final_label(self, request, queryset):
+        """Asks for the label set and label(s) on a page of its own, then sets them."""
+        selection = dict(self._selection_by_label_set(request, queryset))
+        if not selection:
+            return None
+        schema_ids = [schema.pk for schema in selection]
+        schemas = LabelSchema.objects.filter(pk__in=schema_ids).select_related("dataset")
+        form = FinalLabelForm(request.POST if "apply_final_label" in request.POST else None, schemas=schemas)
+        if form.is_bound and form.is_valid():
+            schema = form.cleaned_data["schema"]
+            labels = form.cleaned_data["labels"]
+            try:
+                count = review_service.set_final_labels(
+                    schema=schema,
+                    record_ids=selection[schema],
+                    label_ids=[label.pk for label in labels],
+                    user=request.user,
+                )
+            except LabelingError as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                _("Final label “%(labels)s” set on %(n)s record(s) of “%(schema)s”.")
+                % {"labels": ", ".join(label.name for label in labels), "n": count, "schema": schema},
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Set the final label of %(n)s selected record(s)")
+            % {"n": f"{sum(len(ids) for ids in selection.values()):,}"},
+            "form": form,
+            "action": "set_final_label",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "labeling/admin/set_final_label.html", context)
+
+    def _selection_by_label_set(self, request, queryset) -> list[tuple[LabelSchema, list[int]]]:
+        """The selected records grouped by label set: the one chosen in the list's filter, or
+        every label set of their datasets. Empty (with a message) when there is nothing to do."""
+        rows = list(queryset.order_by().values_list("pk", "dataset_id")[: MAX_SELECTED_RECORDS + 1])
+        if len(rows) > MAX_SELECTED_RECORDS:
+            self.message_user(
+                request,
+                _("More than %(max)s records selected: narrow the list with its filters first.")
+                % {"max": f"{MAX_SELECTED_RECORDS:,}"},
+                messages.ERROR,
+            )
+            return []
+        by_dataset: dict[int, list[int]] = {}
+        for pk, dataset_id in rows:
+            by_dataset.setdefault(dataset_id, []).append(pk)
+        schemas = LabelSchema.objects.visible_to(request.user).filter(dataset_id__in=by_dataset)
+        schemas = schemas.select_related("dataset")
+        if request.GET.get(LABEL_SET_VAR):
+            schemas = schemas.filter(pk=_int_or_none(request.GET[LABEL_SET_VAR]) or 0)
+        selection = [(schema, by_dataset[schema.dataset_id]) for schema in schemas]
+        if not selection:
+            self.message_user(request, _("The selected records' datasets have no label set."), messages.WARNING)
+        return selection
+
     @display(description=_("Similarity"), ordering="_meaning_rank")
     def similarity(self, obj: Record) -> str:
         value = getattr(obj, "_similarity", None)
@@ -417,6 +697,197 @@ class LabeledRecordAdmin(RecordAdmin):
 
 admin.site.unregister(Record)
 admin.site.register(Record, LabeledRecordAdmin)
+
+
+def record_label_sets(record: Record, user) -> list[dict]:
+    """Where the record stands in each label set of its dataset, with the review link for reviewers."""
+    schemas = list(LabelSchema.objects.filter(dataset_id=record.dataset_id))
+    states = {
+        state.schema_id: state
+        for state in RecordState.objects.filter(record=record, schema__in=schemas).prefetch_related("final_labels")
+    }
+    may_review = user.has_perm("labeling.review_records")
+    rows = []
+    for schema in schemas:
+        state = states.get(schema.pk)
+        rows.append(
+            {
+                "schema": schema,
+                "status": state.get_status_display() if state else RecordState.Status.UNLABELED.label,
+                "reason": state.get_review_reason_display() if state and state.review_reason else "",
+                "final_labels": list(state.final_labels.all()) if state else [],
+                "review_url": reverse("admin:labeling_review_record", args=[schema.pk, record.pk])
+                if may_review
+                else None,
+            }
+        )
+    return rows
+
+
+RECORD_HISTORY_ROWS = 200
+
+
+def record_history(record: Record, user) -> list[LabelEvent]:
+    """The record's audit trail as `user` may see it (annotators: their own entries), newest first."""
+    return list(
+        LabelEvent.objects.visible_to(user)
+        .filter(record=record)
+        .select_related("actor", "annotator", "schema")
+        .order_by("-created_at", "-id")[:RECORD_HISTORY_ROWS]
+    )
+
+
+class LabelingDatasetAdmin(DatasetAdmin):
+    """The dataset page with its labeling side: per label set the status counts and the way into
+    the annotate and review screens; changing the overlap settles the records again. Registered
+    from labeling, because corpus knows nothing of labels."""
+
+    change_form_outer_before_template = "labeling/admin/dataset_labeling.html"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        changed = set(form.changed_data)
+        if change and changed & {"overlap", "agreement_counts_imported"}:
+            settled = resettle_dataset(dataset=obj, imported_votes_changed="agreement_counts_imported" in changed)
+            if settled:
+                self.message_user(
+                    request,
+                    _("%(n)s record(s) changed status under the new settings.") % {"n": f"{settled:,}"},
+                    messages.INFO,
+                )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        dataset = self.get_object(request, unquote(object_id))
+        if dataset is not None:
+            extra_context = {**(extra_context or {}), "dataset_label_sets": dataset_label_sets(dataset, request.user)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def dataset_label_sets(dataset: Dataset, user) -> list[dict]:
+    """Per label set: how many records stand where, and the links this person may follow."""
+    schemas = list(LabelSchema.objects.filter(dataset=dataset))
+    counts: dict[int, dict[str, int]] = {schema.pk: {} for schema in schemas}
+    rows = (
+        RecordState.objects.filter(schema__in=schemas)
+        .exclude(status=RecordState.Status.UNLABELED)
+        .values_list("schema_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for schema_id, status, n in rows:
+        counts[schema_id][status] = n
+    total = dataset.records.count() if schemas else 0
+    may_annotate = user.has_perm("labeling.annotate_records")
+    may_review = user.has_perm("labeling.review_records")
+    may_see_agreement = user.has_perm("labeling.view_all_annotations")  # its tables name people's labels
+    result = []
+    for schema in schemas:
+        by_status = counts[schema.pk]
+        # Records the queue has not reached have no state row yet: they are unlabeled too.
+        by_status[RecordState.Status.UNLABELED] = max(total - sum(by_status.values()), 0)
+        result.append(
+            {
+                "schema": schema,
+                "statuses": [(label, by_status.get(value, 0)) for value, label in RecordState.Status.choices],
+                "disputed": by_status.get(RecordState.Status.DISPUTED, 0),
+                "annotate_url": reverse("admin:labeling_annotate", args=[schema.pk]) if may_annotate else None,
+                "review_url": reverse("admin:labeling_review", args=[schema.pk]) if may_review else None,
+                "agreement_url": reverse("admin:labeling_agreement", args=[schema.pk]) if may_see_agreement else None,
+            }
+        )
+    return result
+
+
+admin.site.unregister(Dataset)
+admin.site.register(Dataset, LabelingDatasetAdmin)
+
+
+# --- The audit trail ------------------------------------------------------------------------
+
+
+class ActorFilter(DropdownFilter):
+    """Who made the change, among the people in the audit entries this person may see."""
+
+    title = _("who")
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        actors = (
+            LabelEvent.objects.visible_to(request.user)
+            .filter(actor__isnull=False)
+            .values_list("actor_id", "actor__username")
+            .distinct()
+            .order_by("actor__username")
+        )
+        return [(str(pk), name) for pk, name in actors]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        actor_id = _int_or_none(self.value())
+        return queryset.none() if actor_id is None else queryset.filter(actor_id=actor_id)
+
+
+@admin.register(LabelEvent)
+class LabelEventAdmin(ScopedModelAdmin):
+    """History: every change to records' labels, read-only for everyone (the trail is append-only),
+    scoped by LabelEvent.objects.visible_to (annotators see their own entries only)."""
+
+    list_display = ["when", "record_link", "label_set", "action", "who", "for_annotator", "old_to_new", "note"]
+    list_filter = ["action", ("schema__dataset", VisibleRelatedFilter), ActorFilter]
+    list_select_related = ["schema__dataset", "actor", "annotator"]
+    search_fields = ["=record__id"]
+    search_help_text = _("A record's id")
+    ordering = ["-created_at", "-id"]
+    paginator = InfinitePaginator
+    show_full_result_count = False
+    list_per_page = 50
+    fields = ["when", "record_link", "label_set", "action", "who", "for_annotator", "old_to_new", "note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @display(description=_("Record"))
+    def record_link(self, obj: LabelEvent) -> str:
+        if obj.record_id is None:
+            return "—"
+        if getattr(obj, "_links_records", False):
+            url = reverse("admin:corpus_record_change", args=[obj.record_id])
+            return format_html('<a class="text-primary-600" href="{}">#{}</a>', url, obj.record_id)
+        return f"#{obj.record_id}"
+
+    @display(description=_("When"), ordering="created_at")
+    def when(self, obj: LabelEvent):
+        return obj.created_at
+
+    @display(description=_("Label set"))
+    def label_set(self, obj: LabelEvent) -> str:
+        return str(obj.schema)
+
+    @display(description=_("Who"), ordering="actor__username")
+    def who(self, obj: LabelEvent) -> str:
+        return str(obj.actor) if obj.actor_id else "—"
+
+    @display(description=_("For"))
+    def for_annotator(self, obj: LabelEvent) -> str:
+        return str(obj.annotator) if obj.annotator_id and obj.annotator_id != obj.actor_id else "—"
+
+    @display(description=_("Old → new"))
+    def old_to_new(self, obj: LabelEvent) -> str:
+        return format_html("{} → {}", ", ".join(obj.old) or "—", ", ".join(obj.new) or "—")
+
+    def get_queryset(self, request):
+        # Whether the record column links to the record page (annotators have none): carried on
+        # the rows, because one admin instance serves every request at once.
+        may_view = request.user.has_perm("corpus.view_record")
+        return super().get_queryset(request).annotate(_links_records=Value(may_view, output_field=BooleanField()))
 
 
 # --- The team: people, their role and their datasets ------------------------------------------

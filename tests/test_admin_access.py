@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from corpus.models import Dataset, Document, Record
 from jobs.models import Job
-from labeling.models import Annotation, ClassifierVersion, Label, LabelSchema, Prediction
+from labeling.models import Annotation, ClassifierVersion, Label, LabelEvent, LabelSchema, Prediction
 from tests.conftest import make_persona
 from tests.factories import (
     AnnotationFactory,
@@ -83,6 +83,15 @@ EXPECTED = {
         "ml_engineer": (200, 403, 200, 404),
         "admin": (200, 403, 200, 200),
     },
+    # History: read-only for everyone (the audit trail is append-only); annotators see their own
+    # entries ("inside" for them: one of theirs).
+    LabelEvent: {
+        "annotator": (200, 403, 200, 404),
+        "reviewer": (200, 403, 200, 404),
+        "data_lead": (200, 403, 200, 404),
+        "ml_engineer": (200, 403, 200, 404),
+        "admin": (200, 403, 200, 200),
+    },
     # "outside" a job: one somebody else started.
     Job: {
         "annotator": NO,
@@ -130,6 +139,8 @@ def objects_for(model, persona):
         return PredictionFactory(record__dataset=inside), PredictionFactory(record__dataset=outside)
     if model is ClassifierVersion:
         return ClassifierVersionFactory(schema__dataset=inside), ClassifierVersionFactory(schema__dataset=outside)
+    if model is LabelEvent:
+        return label_event(inside, persona.user or someone), label_event(outside, someone)
     if model is Job:
         return JobFactory(created_by=persona.user), JobFactory(created_by=someone)
     if model is User:
@@ -137,6 +148,18 @@ def objects_for(model, persona):
     if model is Group:
         return Group.objects.get(name="Annotator"), Group.objects.get(name="Reviewer")
     raise AssertionError(f"{model.__name__} is registered in the admin but has no row in EXPECTED")
+
+
+def label_event(dataset, person) -> LabelEvent:
+    record = RecordFactory(dataset=dataset)
+    return LabelEvent.objects.create(
+        record=record,
+        schema=LabelSchemaFactory(dataset=dataset),
+        action=LabelEvent.Action.ANNOTATED,
+        actor=person,
+        annotator=person,
+        new=["positive"],
+    )
 
 
 def test_every_registered_model_has_expectations():

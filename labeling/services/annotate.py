@@ -11,6 +11,9 @@ from django.utils import timezone
 from labeling.models import Annotation, Assignment, Label, LabelEvent, LabelSchema, RecordState
 from labeling.services.queue import has_room
 
+FinalLabel = RecordState.final_labels.through
+AnnotationLabel = Annotation.labels.through
+
 
 class LabelingError(ValueError):
     """A labeling action that cannot be done; the message says why, in the user's words."""
@@ -39,24 +42,30 @@ def checked_labels(*, schema: LabelSchema, label_ids) -> list[Label]:
     return labels
 
 
-def _label_sets(state: RecordState, *, include_imported: bool) -> tuple[list[frozenset[int]], bool]:
-    """The label sets the record's annotators gave (the votes) and whether any was unsure."""
-    annotations = Annotation.objects.filter(record_id=state.record_id, schema_id=state.schema_id)
-    if not include_imported:
-        annotations = annotations.filter(source=Annotation.Source.HUMAN)
+def _votes(state: RecordState, *, include_imported: bool) -> tuple[int, list[frozenset[int]], bool]:
+    """In one query: how many people answered, the label sets that count as votes, and whether any
+    answer was unsure."""
+    rows = Annotation.objects.filter(record_id=state.record_id, schema_id=state.schema_id).values_list(
+        "pk", "source", "labels", "unsure"
+    )
     votes: dict[int, set[int]] = {}
+    people: set[int] = set()
     unsure = False
-    for pk, label_id, is_unsure in annotations.values_list("pk", "labels", "unsure"):
+    for pk, source, label_id, is_unsure in rows:
+        if source == Annotation.Source.HUMAN:
+            people.add(pk)
+        elif not include_imported:
+            continue
         votes.setdefault(pk, set())
         if label_id is not None:
             votes[pk].add(label_id)
         unsure = unsure or is_unsure
-    return [frozenset(v) for v in votes.values()], unsure
+    return len(people), [frozenset(v) for v in votes.values()], unsure
 
 
 def majority_labels(state: RecordState) -> list[int] | None:
     """The label set most annotators chose, or None on a tie (a reviewer must decide)."""
-    votes, _ = _label_sets(state, include_imported=False)
+    _, votes, _ = _votes(state, include_imported=False)
     if not votes:
         return None
     ranked = Counter(votes).most_common()
@@ -72,10 +81,9 @@ def settle(state: RecordState) -> None:
     stays there until a reviewer decides."""
     if state.status in (RecordState.Status.REVIEWED, RecordState.Status.GOLD):
         return
-    overlap = state.schema.dataset.overlap
-    human = Annotation.objects.filter(
-        record_id=state.record_id, schema_id=state.schema_id, source=Annotation.Source.HUMAN
-    ).count()
+    had_final = state.status in (RecordState.Status.LABELED, RecordState.Status.DISPUTED)
+    dataset = state.schema.dataset
+    human, votes, unsure = _votes(state, include_imported=dataset.agreement_counts_imported)
     state.human_annotations = human
     sent = state.review_reason == RecordState.ReviewReason.SENT
     final: list[int] = []
@@ -83,21 +91,24 @@ def settle(state: RecordState) -> None:
         status = RecordState.Status.DISPUTED
     elif human == 0:
         status, state.review_reason = RecordState.Status.UNLABELED, ""
-    elif human < overlap:
+    elif human < dataset.overlap:
         status, state.review_reason = RecordState.Status.IN_PROGRESS, ""
+    elif len(set(votes)) > 1:
+        status, state.review_reason = RecordState.Status.DISPUTED, RecordState.ReviewReason.DISAGREEMENT
+    elif unsure:
+        status, state.review_reason = RecordState.Status.DISPUTED, RecordState.ReviewReason.UNSURE
     else:
-        votes, unsure = _label_sets(state, include_imported=state.schema.dataset.agreement_counts_imported)
-        if len(set(votes)) > 1:
-            status, state.review_reason = RecordState.Status.DISPUTED, RecordState.ReviewReason.DISAGREEMENT
-        elif unsure:
-            status, state.review_reason = RecordState.Status.DISPUTED, RecordState.ReviewReason.UNSURE
-        else:
-            status, state.review_reason = RecordState.Status.LABELED, ""
-            final = sorted(votes[0])
+        status, state.review_reason = RecordState.Status.LABELED, ""
+        final = sorted(votes[0])
     state.status = status
     state.version += 1
     state.save(update_fields=["status", "review_reason", "human_annotations", "version", "updated_at"])
-    state.final_labels.set(final)
+    # Only a labeled (or since disputed) record has final labels to replace (reviewed ones returned
+    # above): skipping the DELETE otherwise saves a round trip on every save.
+    if had_final:
+        FinalLabel.objects.filter(recordstate=state).delete()
+    if final:
+        FinalLabel.objects.bulk_create(FinalLabel(recordstate=state, label_id=label_id) for label_id in final)
 
 
 def _locked_state(*, schema: LabelSchema, record_id: int) -> RecordState:
@@ -132,8 +143,8 @@ def save_annotation(
             record_id=record_id, schema=schema, annotator=user, source=Annotation.Source.HUMAN
         ).first()
         now = timezone.now()
+        mine = Assignment.objects.filter(state=state, annotator=user).first()
         if annotation is None:
-            mine = Assignment.objects.filter(state=state, annotator=user).first()
             holds_lease = mine is not None and mine.status == Assignment.Status.LEASED and mine.expires_at > now
             # A lease that ran out is honoured only if nobody filled the record meanwhile.
             if not holds_lease and not has_room(state, user_id=user.pk, overlap=schema.dataset.overlap):
@@ -150,7 +161,7 @@ def save_annotation(
                 comment=comment,
                 seconds_spent=seconds_spent,
             )
-            annotation.labels.set(labels)
+            AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
             old: list[str] = []
             action = LabelEvent.Action.ANNOTATED
         else:
@@ -161,17 +172,24 @@ def save_annotation(
             annotation.save(update_fields=["unsure", "comment", "seconds_spent", "updated_at"])
             annotation.labels.set(labels)
             action = LabelEvent.Action.CHANGED
-        Assignment.objects.update_or_create(
-            state=state,
-            annotator=user,
-            defaults={"status": Assignment.Status.DONE, "finished_at": now},
-            create_defaults={
-                "status": Assignment.Status.DONE,
-                "leased_at": now,
-                "expires_at": now + timedelta(seconds=1),
-                "finished_at": now,
-            },
-        )
+        if mine is not None:
+            Assignment.objects.filter(pk=mine.pk).update(status=Assignment.Status.DONE, finished_at=now)
+        else:  # answered without being served it (e.g. after an undo elsewhere, or a change)
+            Assignment.objects.bulk_create(
+                [
+                    Assignment(
+                        state=state,
+                        annotator=user,
+                        status=Assignment.Status.DONE,
+                        leased_at=now,
+                        expires_at=now + timedelta(seconds=1),
+                        finished_at=now,
+                    )
+                ],
+                update_conflicts=True,
+                unique_fields=["state", "annotator"],
+                update_fields=["status", "finished_at"],
+            )
         LabelEvent.objects.create(
             record_id=record_id,
             schema=schema,

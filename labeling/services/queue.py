@@ -24,6 +24,7 @@ _ORDER_BY = {
 # Candidates that passed the cheap filter but were full once locked are skipped; after this many
 # in one call something unusual is going on (hundreds of people on one dataset): give up politely.
 MAX_LEASE_ATTEMPTS = 50
+ANALYZE_AFTER_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -37,22 +38,36 @@ class QueueCounts:
 def prepare_queue(*, schema: LabelSchema) -> int:
     """Give every record of the schema's dataset a RecordState (new records since the last call).
     One INSERT … SELECT; returns how many were added."""
+    # The first time, there is nothing to exclude. Asking anyway made PostgreSQL plan the NOT EXISTS
+    # as a sequential scan of the (still empty-looking) state table for every record, rescanning
+    # the rows this very statement inserts: minutes for 100k records.
+    first_time = not RecordState.objects.filter(schema=schema).exists()
+    new_only = (
+        ""
+        if first_time
+        else """
+              AND NOT EXISTS (
+                  SELECT 1 FROM labeling_recordstate s WHERE s.record_id = r.id AND s.schema_id = %(schema)s
+              )"""
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO labeling_recordstate
                 (record_id, schema_id, status, review_reason, human_annotations, random_key, version, updated_at)
             SELECT r.id, %(schema)s, 'unlabeled', '', 0, random(), 0, now()
             FROM corpus_record r
-            WHERE r.dataset_id = %(dataset)s
-              AND NOT EXISTS (
-                  SELECT 1 FROM labeling_recordstate s WHERE s.record_id = r.id AND s.schema_id = %(schema)s
-              )
+            WHERE r.dataset_id = %(dataset)s{new_only}
             ON CONFLICT (record_id, schema_id) DO NOTHING
-            """,
+            """,  # noqa: S608 (new_only is one of two constants)
             {"schema": schema.pk, "dataset": schema.dataset_id},
         )
-        return cursor.rowcount
+        added = cursor.rowcount
+        if added >= ANALYZE_AFTER_ROWS:
+            # The queue's queries that follow (in this request, before autovacuum gets to it) need
+            # to know the table grew, or they are planned for a handful of rows.
+            cursor.execute("ANALYZE labeling_recordstate")
+        return added
 
 
 def _active_leases_by_others(state_id: int, user_id: int) -> int:
@@ -72,16 +87,22 @@ def has_room(state: RecordState, *, user_id: int, overlap: int) -> bool:
 
 
 def _lease(state: RecordState, *, user, minutes: int) -> Assignment:
+    """Start (or renew) this person's lease on the record: one upsert, the row reused if they had
+    one (a skip they come back to, an undo, a lease that ran out)."""
     now = timezone.now()
-    assignment, _ = Assignment.objects.update_or_create(
+    assignment = Assignment(
         state=state,
         annotator=user,
-        defaults={
-            "status": Assignment.Status.LEASED,
-            "leased_at": now,
-            "expires_at": now + timedelta(minutes=minutes),
-            "finished_at": None,
-        },
+        status=Assignment.Status.LEASED,
+        leased_at=now,
+        expires_at=now + timedelta(minutes=minutes),
+        finished_at=None,
+    )
+    Assignment.objects.bulk_create(
+        [assignment],
+        update_conflicts=True,
+        unique_fields=["state", "annotator"],
+        update_fields=["status", "leased_at", "expires_at", "finished_at"],
     )
     return assignment
 

@@ -7,10 +7,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from labeling.models import Annotation, Assignment, LabelEvent, LabelSchema, RecordState
-from labeling.services.annotate import LabelingError, checked_labels, label_names
+from labeling.services.annotate import FinalLabel, LabelingError, checked_labels, label_names
 from labeling.services.queue import prepare_queue
-
-FinalLabel = RecordState.final_labels.through
 
 
 class ReviewConflict(LabelingError):
@@ -40,7 +38,11 @@ def review_record(
             .get(pk=state_id)
         )
         if state.version != expected_version:
-            who = f" by {state.reviewed_by}" if state.reviewed_by and state.reviewed_at else ""
+            # The last audited change names who it was (a reviewer, an annotator, a data lead's bulk
+            # action); `reviewed_by` would name an earlier reviewer after a "send to review".
+            last = LabelEvent.objects.filter(record_id=state.record_id, schema=state.schema).select_related("actor")
+            last = last.first()
+            who = f" by {last.actor}" if last is not None and last.actor else ""
             when = date_format(timezone.localtime(state.updated_at), "DATETIME_FORMAT")
             raise ReviewConflict(
                 f"This record was changed{who} at {when}, after you opened it. "
