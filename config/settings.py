@@ -2,6 +2,7 @@
 with a safe default for one machine. The table of variables is in README.md.
 """
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -214,6 +215,19 @@ def _can(*perms: str):
     return lambda request: any(request.user.has_perm(perm) for perm in perms)
 
 
+# The annotate, review and agreement screens live under the label sets' admin URLs; in the
+# sidebar they belong to "My work", not to "Label schemas".
+_LABELING_SCREEN = re.compile(r"^/admin/labeling/labelschema/(work/|\d+/(annotate|review|agreement)/)")
+
+
+def _on_labeling_screen(request) -> bool:
+    return bool(_LABELING_SCREEN.match(request.path))
+
+
+def _on_label_schemas(request) -> bool:
+    return request.path.startswith("/admin/labeling/labelschema/") and not _on_labeling_screen(request)
+
+
 UNFOLD = {
     "SITE_TITLE": "Tally",
     "SITE_HEADER": "Tally",
@@ -246,6 +260,7 @@ UNFOLD = {
                         "title": _("My work"),
                         "icon": "keyboard",
                         "link": reverse_lazy("admin:labeling_work"),
+                        "active": _on_labeling_screen,
                         "permission": _can("labeling.annotate_records", "labeling.review_records"),
                     },
                     {
@@ -258,6 +273,7 @@ UNFOLD = {
                         "title": _("Label schemas"),
                         "icon": "sell",
                         "link": reverse_lazy("admin:labeling_labelschema_changelist"),
+                        "active": _on_label_schemas,
                         "permission": _can("labeling.view_labelschema"),
                     },
                     {

@@ -117,3 +117,19 @@ def test_signed_out_people_are_sent_to_the_login(db, name):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_sidebar_marks_my_work_on_a_labeling_screen_and_label_schemas_on_their_pages(db):
+    persona = make_persona("data_lead")
+    schema, _ = _label_set_with_a_record(persona.dataset)
+
+    on_screen = persona.client.get(reverse("admin:labeling_review", args=[schema.pk]))
+    on_list = persona.client.get(reverse("admin:labeling_labelschema_changelist"))
+
+    assert [item["title"] for item in _active_items(on_screen)] == ["My work"]
+    assert [item["title"] for item in _active_items(on_list)] == ["Label schemas"]
+
+
+def _active_items(response) -> list[dict]:
+    navigation = response.context["sidebar_navigation"]
+    return [item for group in navigation for item in group["items"] if item.get("active")]
