@@ -74,16 +74,20 @@ def majority_labels(state: RecordState) -> list[int] | None:
     return sorted(ranked[0][0])
 
 
-def settle(state: RecordState) -> None:
+def settle(state: RecordState, *, first_answer: tuple[frozenset[int], bool] | None = None) -> None:
     """Recompute status and automatic final label from the annotations. Call with the row locked.
 
     Reviewed and gold records keep their reviewer's decision; a record a data lead sent to review
-    stays there until a reviewer decides."""
+    stays there until a reviewer decides. `first_answer` (labels, unsure) says the record's only
+    human answer was just added, so the votes need no query (the save path of every keystroke)."""
     if state.status in (RecordState.Status.REVIEWED, RecordState.Status.GOLD):
         return
     had_final = state.status in (RecordState.Status.LABELED, RecordState.Status.DISPUTED)
     dataset = state.schema.dataset
-    human, votes, unsure = _votes(state, include_imported=dataset.agreement_counts_imported)
+    if first_answer is not None and not dataset.agreement_counts_imported:
+        human, votes, unsure = 1, [first_answer[0]], first_answer[1]
+    else:
+        human, votes, unsure = _votes(state, include_imported=dataset.agreement_counts_imported)
     state.human_annotations = human
     sent = state.review_reason == RecordState.ReviewReason.SENT
     final: list[int] = []
@@ -164,6 +168,8 @@ def save_annotation(
             AnnotationLabel.objects.bulk_create(AnnotationLabel(annotation=annotation, label=label) for label in labels)
             old: list[str] = []
             action = LabelEvent.Action.ANNOTATED
+            # The counter is kept by every writer under this row's lock: 0 means mine is the only answer.
+            only_answer = state.human_annotations == 0
         else:
             old = label_names(annotation.labels.all())
             annotation.unsure, annotation.comment = unsure, comment
@@ -172,6 +178,7 @@ def save_annotation(
             annotation.save(update_fields=["unsure", "comment", "seconds_spent", "updated_at"])
             annotation.labels.set(labels)
             action = LabelEvent.Action.CHANGED
+            only_answer = False
         if mine is not None:
             Assignment.objects.filter(pk=mine.pk).update(status=Assignment.Status.DONE, finished_at=now)
         else:  # answered without being served it (e.g. after an undo elsewhere, or a change)
@@ -200,7 +207,7 @@ def save_annotation(
             new=label_names(labels),
             note=_note(unsure=unsure, comment=comment),
         )
-        settle(state)
+        settle(state, first_answer=(frozenset(label.pk for label in labels), unsure) if only_answer else None)
     return annotation
 
 

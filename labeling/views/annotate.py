@@ -14,6 +14,7 @@ import markdown_it
 import nh3
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count
 from django.db.models.functions import Left
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -414,14 +415,17 @@ def save_item(request: HttpRequest, schema_id: int) -> HttpResponse:
     label_ids = _labels_from(body)
     answer = _answer_from(body)
     try:
-        save_annotation(schema=schema, record_id=record_id, user=request.user, label_ids=label_ids, **answer)
+        # One transaction for the answer and the next lease: one commit (one disk flush) per keystroke.
+        with transaction.atomic():
+            save_annotation(schema=schema, record_id=record_id, user=request.user, label_ids=label_ids, **answer)
+            item = _next_item(schema, request.user)
     except (RecordFull, RecordClosed) as error:
         return _conflict(error, schema, request.user)
     except LabelingError as error:
         # Checked only now, to spare the common path a query: a saved record was in the queue.
         _record_in(schema, record_id)
         return JsonResponse({"error": str(error)}, status=400)
-    return JsonResponse({"saved": True, "item": _next_item(schema, request.user), "counts": None})
+    return JsonResponse({"saved": True, "item": item, "counts": None})
 
 
 @_json_endpoint("POST")
