@@ -123,7 +123,7 @@ def lease_next_record(*, schema: LabelSchema, user) -> Assignment | None:
     The same record comes back while the person holds it (a reload never skips work); a lease
     that ran out is renewed if nobody filled the record meanwhile."""
     dataset = schema.dataset
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nested in the save's transaction: no savepoint needed
         held = current_lease(schema=schema, user=user)
         if held is not None:
             state = RecordState.objects.select_for_update().get(pk=held.state_id)
