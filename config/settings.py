@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "jobs",
     "corpus",
     "labeling",
+    "ninja",  # its Swagger UI files, served from here rather than a CDN
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +207,8 @@ IMPORT_ZIP_MAX_RATIO = env_int("IMPORT_ZIP_MAX_RATIO", 100)  # uncompressed / co
 IMPORT_CHUNK_SIZE = env_int("IMPORT_CHUNK_SIZE", 1000)  # documents: characters of new text per record
 IMPORT_CHUNK_OVERLAP = env_int("IMPORT_CHUNK_OVERLAP", 100)
 IMPORT_UPLOAD_KEEP_HOURS = env_int("IMPORT_UPLOAD_KEEP_HOURS", 48)  # uploads left at the preview step
+# Exports of up to this many records stream straight to the browser; larger ones run as a job.
+EXPORT_STREAM_MAX_RECORDS = env_int("EXPORT_STREAM_MAX_RECORDS", 50_000)
 # Queue an embedding job for the new records after every successful import (incremental).
 EMBED_AFTER_IMPORT = env_bool("EMBED_AFTER_IMPORT", True)
 
@@ -362,6 +366,12 @@ UNFOLD = {
                         "icon": "badge",
                         "link": reverse_lazy("admin:auth_group_changelist"),
                         "permission": _can("auth.view_group"),
+                    },
+                    {
+                        "title": _("API tokens"),
+                        "icon": "key",
+                        "link": reverse_lazy("admin:api_apitoken_changelist"),
+                        "permission": _can("api.view_apitoken"),
                     },
                 ],
             },

@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -87,7 +89,7 @@ class JobAdmin(ScopedModelAdmin):
     search_fields = ["=id", "kind"]
     fields = [
         "kind", "params", "status_label", "progress", "attempts", "created_by", "created_at", "enqueued_at",
-        "started_at", "heartbeat_at", "finished_at", "result", "error_display", "steps",
+        "started_at", "heartbeat_at", "finished_at", "result_display", "error_display", "steps",
     ]  # fmt: skip
     readonly_fields = fields
     actions = ["cancel_selected", "retry_selected"]
@@ -170,6 +172,24 @@ class JobAdmin(ScopedModelAdmin):
     @display(description=_("Progress"))
     def progress(self, obj: Job) -> str:
         return _live(obj, "progress", render_progress(obj))
+
+    @display(description=_("Result"))
+    def result_display(self, obj: Job) -> str:
+        """The result as JSON; a link first when it names a download (an export's file, served by
+        the app that made it, which checks who may have it)."""
+        result = obj.result or {}
+        text = json.dumps(result, indent=2, ensure_ascii=False)
+        shown = format_html('<pre class="font-mono text-xs whitespace-pre-wrap">{}</pre>', text)
+        url = result.get("download_url") if isinstance(result, dict) else None
+        if not (isinstance(url, str) and url.startswith("/") and not url.startswith("//")):
+            return shown if result else "—"
+        return format_html(
+            '<a class="font-semibold text-primary-600 dark:text-primary-500" href="{}" id="job-download">{} {}</a>{}',
+            url,
+            _("Download"),
+            result.get("file", ""),
+            shown,
+        )
 
     @display(description=_("Error"))
     def error_display(self, obj: Job) -> str:

@@ -52,6 +52,7 @@ from labeling.services import review as review_service
 from labeling.services.annotate import LabelingError, resettle_dataset
 from labeling.services.classify import start_classification, start_training
 from labeling.services.labels import label_usage, rename_label
+from labeling.views.export import DatasetExportMixin, RecordExportMixin
 
 
 def labels_in_use(labels) -> list[str]:
@@ -449,7 +450,7 @@ class FinalLabelForm(forms.Form):
         return cleaned
 
 
-class LabeledRecordAdmin(RecordAdmin):
+class LabeledRecordAdmin(RecordExportMixin, RecordAdmin):
     """The records list with the model's suggestions (filter by predicted label, sort by
     confidence) and search by meaning. Lives in labeling because it shows labels; everything
     else, actions included, comes from corpus's RecordAdmin."""
@@ -458,7 +459,13 @@ class LabeledRecordAdmin(RecordAdmin):
     change_form_outer_before_template = "labeling/admin/record_status.html"
     change_form_outer_after_template = "labeling/admin/record_history.html"
     readonly_fields = [*RecordAdmin.readonly_fields, "suggestions", "more_like_this"]
-    actions = [*RecordAdmin.actions, "send_selected_to_review", "clear_selected_annotations", "set_final_label"]
+    actions = [
+        *RecordAdmin.actions,
+        "send_selected_to_review",
+        "clear_selected_annotations",
+        "set_final_label",
+        "export_selected",  # labeling/views/export.py
+    ]
 
     def get_list_display(self, request):
         columns = [*super().get_list_display(request), "predicted_label", "confidence", "more_like_this"]
@@ -737,12 +744,16 @@ def record_history(record: Record, user) -> list[LabelEvent]:
     )
 
 
-class LabelingDatasetAdmin(DatasetAdmin):
+class LabelingDatasetAdmin(DatasetExportMixin, DatasetAdmin):
     """The dataset page with its labeling side: per label set the status counts and the way into
     the annotate and review screens; changing the overlap settles the records again. Registered
     from labeling, because corpus knows nothing of labels."""
 
     change_form_outer_before_template = "labeling/admin/dataset_labeling.html"
+    actions_detail = [*DatasetAdmin.actions_detail, "export_dataset"]  # export: labeling/views/export.py
+
+    def get_urls(self):
+        return [*self.export_urls(), *super().get_urls()]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

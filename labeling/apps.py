@@ -10,5 +10,6 @@ class LabelingConfig(AppConfig):
         # Labels in imported files are written by labeling; the corpus ingest finds the writer here.
         from labeling.services import (
             classify,  # noqa: F401
+            export,  # noqa: F401
             import_labeled,  # noqa: F401
         )

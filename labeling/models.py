@@ -275,6 +275,7 @@ class RecordState(models.Model):
             ("annotate_records", "Can annotate records of their datasets"),
             ("review_records", "Can review records and set final labels"),
             ("manage_labels", "Can clear annotations, send to review and set final labels in bulk"),
+            ("export_dataset", "Can export datasets with their labels"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["record", "schema"], name="recordstate_one_per_schema"),

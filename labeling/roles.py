@@ -29,6 +29,9 @@ _READ_DATA = [
     "labeling.view_labelevent",
 ]
 
+# Everyone manages their own API tokens (api/admin.py shows each person only theirs).
+_OWN_API_TOKENS = ["api.view_apitoken", "api.add_apitoken", "api.delete_apitoken"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Annotators label their datasets and see only their own annotations (blind labeling).
     Role.ANNOTATOR: [
@@ -38,9 +41,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "labeling.view_annotation",
         "labeling.view_labelevent",
         "labeling.annotate_records",
+        *_OWN_API_TOKENS,
     ],
     # Reviewers see every annotation of their datasets to adjudicate them; they may label too.
-    Role.REVIEWER: [*_READ_DATA, "labeling.annotate_records", "labeling.review_records"],
+    Role.REVIEWER: [*_READ_DATA, "labeling.annotate_records", "labeling.review_records", *_OWN_API_TOKENS],
     # Data leads run datasets: members, imports, schemas, exports, and the team's accounts.
     Role.DATA_LEAD: [
         *_READ_DATA,
@@ -66,10 +70,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "labeling.annotate_records",
         "labeling.review_records",
         "labeling.manage_labels",
+        "labeling.export_dataset",
         "jobs.view_job",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",
+        *_OWN_API_TOKENS,
     ],
     # ML engineers run jobs, models, embeddings and search; the data is read-only to them.
     Role.ML_ENGINEER: [
@@ -79,6 +85,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "jobs.change_job",
         "jobs.view_all_jobs",
         "labeling.run_classifier",
+        *_OWN_API_TOKENS,
     ],
 }
 
@@ -109,6 +116,6 @@ def sync_roles_in_migration(apps, schema_editor) -> None:
     from django.contrib.auth.management import create_permissions
 
     # Permissions are normally created after all migrations ran; the groups need them now.
-    for app_label in ("auth", "corpus", "labeling", "jobs"):
+    for app_label in ("auth", "corpus", "labeling", "jobs", "api"):
         create_permissions(global_apps.get_app_config(app_label), verbosity=0)
     sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))

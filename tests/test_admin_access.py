@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
+from api.models import ApiToken
+from api.tokens import create_token
 from corpus.models import Dataset, Document, Record
 from jobs.models import Job
 from labeling.models import Annotation, ClassifierVersion, Label, LabelEvent, LabelSchema, Prediction
@@ -115,10 +117,18 @@ EXPECTED = {
         "ml_engineer": NO,
         "admin": (200, 200, 200, 200),
     },
+    # "inside": one of the person's own API tokens; "outside": somebody else's.
+    ApiToken: {
+        "annotator": (200, 200, 200, 404),
+        "reviewer": (200, 200, 200, 404),
+        "data_lead": (200, 200, 200, 404),
+        "ml_engineer": (200, 200, 200, 404),
+        "admin": (200, 200, 200, 200),
+    },
 }
 
 
-def objects_for(model, persona):
+def objects_for(model, persona):  # noqa: PLR0912 (one branch per registered model)
     """(an object inside the persona's reach, one outside it)."""
     inside, outside = persona.dataset, persona.other_dataset
     someone = UserFactory(role="Annotator")
@@ -145,6 +155,8 @@ def objects_for(model, persona):
         return JobFactory(created_by=persona.user), JobFactory(created_by=someone)
     if model is User:
         return someone, UserFactory(is_superuser=True)
+    if model is ApiToken:
+        return create_token(user=persona.user or someone, name="mine")[0], create_token(user=someone, name="theirs")[0]
     if model is Group:
         return Group.objects.get(name="Annotator"), Group.objects.get(name="Reviewer")
     raise AssertionError(f"{model.__name__} is registered in the admin but has no row in EXPECTED")

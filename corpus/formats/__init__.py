@@ -47,7 +47,9 @@ def detect_container(*, filename: str, head: bytes, fmt: str | None = None) -> s
     """The container named by `fmt`, else by the file's first bytes and its extension."""
     if fmt in CONTAINERS:
         return fmt
-    if fmt and fmt not in FORMAT_CHOICES:
+    # A shape may be named without a container ("plain" included: rows as they are, never read
+    # as another tool's export because of their keys); the container is then detected.
+    if fmt and fmt not in FORMAT_CHOICES and fmt not in SHAPES:
         raise FormatError(f"unknown format “{fmt}”; known: {', '.join(FORMAT_CHOICES)}")
     if head.startswith(b"PK\x03\x04"):
         return XLSX

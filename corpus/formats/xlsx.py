@@ -11,6 +11,12 @@ from corpus.formats.zipguard import ZipLimits, check_archive
 
 
 def _cell_text(value) -> str | int | float | bool | None:
+    if isinstance(value, str) and "_x" in value:
+        # OOXML writes control characters (a carriage return, a tab...) as _xHHHH_ and openpyxl
+        # hands them over as written; Excel shows, and the writer meant, the character.
+        from openpyxl.utils.escape import unescape
+
+        return unescape(value)
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():

@@ -9,7 +9,7 @@ from labeling.roles import sync_role_groups
 
 def create_role_groups(apps, schema_editor):
     # Permissions are normally created after all migrations ran; the groups need them now.
-    for app_label in ("auth", "corpus", "labeling", "jobs"):
+    for app_label in ("auth", "corpus", "labeling", "jobs", "api"):
         create_permissions(global_apps.get_app_config(app_label), verbosity=0)
     sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 

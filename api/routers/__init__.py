@@ -1,0 +1,1 @@
+"""One ninja Router per area of the API, mounted by api/api.py."""

@@ -1,0 +1,420 @@
+"""The REST API's records list over a 1M-record dataset, served as in production (gunicorn).
+
+Builds a dataset of 1,000,000 records (WordNet noun glosses from the demo file, repeated with a
+suffix to stay distinct; one INSERT … SELECT), a label set whose every record has a state and
+every third one a final label, and a Reviewer with an API token; serves config.wsgi with
+gunicorn (DEBUG off, generated SECRET_KEY) on a database of its own on the embedded server; then
+one client asks, round after round:
+
+    GET /api/v1/records?dataset=…&page_size=100                  the first page
+    GET /api/v1/records?dataset=…&page_size=100&cursor=…         a page after 900,000 records
+    GET /api/v1/records?dataset=…&page_size=500&cursor=…         the same depth, 500 per page
+    GET /api/v1/me                                               the same-run baseline
+
+p50/p95/p99 of each against the goal (p95 < 30 ms at any depth), and the p95 as a ratio of the
+baseline's: a request with the same token check, permission lookups, middleware and JSON, and
+nothing else, so "N x baseline" is what listing records adds on this machine at this moment.
+gunicorn stops and the bench database is dropped at the end, Ctrl-C too.
+
+    .venv/bin/python bench/api.py [--records 1000000] [--requests 300] [--workers 2] [--quick]
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# This script is bench/api.py and the project has an `api` package: with bench/ first on
+# sys.path, `import api` (Django loading the app) would load this script instead.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
+else:
+    sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import secrets  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from urllib.parse import quote, urlencode  # noqa: E402
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DEBUG", "1")  # this process only loads data; gunicorn runs with DEBUG off
+os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+
+BENCH_DATABASE = "tally_bench_api"
+GOAL_P95_MS = 30.0
+DEPTH_SHARE = 0.9  # the deep page starts after this share of the dataset
+BASELINE_PATH = "/api/v1/me"
+
+
+# --- Data ------------------------------------------------------------------------------------
+
+
+def setup_django() -> Path:
+    """Point this process at a fresh bench database on the embedded server; return its socket folder."""
+    from django.conf import settings
+
+    from config import embedded_db
+
+    if os.environ.get("DATABASE_URL"):
+        sys.exit("bench/api.py makes its own database on the embedded server: unset DATABASE_URL")
+    socket_dir = embedded_db.ensure_server(Path(settings.DATA_DIR), database="postgres")
+    drop_database(socket_dir)  # what an interrupted earlier run may have left
+    embedded_db.ensure_server(Path(settings.DATA_DIR), database=BENCH_DATABASE)
+    settings.DATABASES["default"]["NAME"] = BENCH_DATABASE
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return socket_dir
+
+
+def drop_database(socket_dir: Path) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DATABASE)))
+
+
+def demo_texts() -> list[str]:
+    from labeling.services.demo import DEMO_FILE
+
+    with DEMO_FILE.open(newline="", encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+TRIGRAM_INDEX = "CREATE INDEX record_text_trgm ON corpus_record USING gin ((upper(text)) gin_trgm_ops)"
+
+
+def create_dataset(*, records: int) -> tuple[int, str]:
+    """The dataset, its label set and states, and a Reviewer member with a token: (dataset id, token)."""
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+
+    from api.tokens import create_token
+    from corpus.models import Dataset, Membership
+    from labeling.models import Label, LabelSchema
+    from labeling.services.demo import LABELS
+    from labeling.services.queue import prepare_queue
+
+    texts = demo_texts()
+    dataset = Dataset.objects.create(name="Bench API")
+    schema = LabelSchema.objects.create(dataset=dataset, name="Semantic class", kind=LabelSchema.Kind.SINGLE)
+    labels = Label.objects.bulk_create(
+        Label(schema=schema, name=name, hotkey=hotkey, color=color, description=description, order=order)
+        for order, (name, hotkey, color, description) in enumerate(LABELS)
+    )
+    reader = User.objects.create_user("bench-reviewer", password=None, is_staff=True)
+    reader.groups.add(Group.objects.get(name="Reviewer"))
+    Membership.objects.create(dataset=dataset, user=reader)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        # Building the trigram index once after the insert is several times faster than keeping
+        # it up to date row by row.
+        cursor.execute("DROP INDEX record_text_trgm")
+        # Past the demo file's texts, copies with a suffix: every text distinct, as dedupe demands.
+        # The hash is corpus.text.content_hash's (NFC, whitespace collapsed, sha256) in SQL.
+        cursor.execute(
+            r"""
+            INSERT INTO corpus_record
+                (dataset_id, text, meta, external_id, content_hash, embedding_model, embedding_hash, created_at)
+            SELECT %(dataset)s, x.text, '{"source": "WordNet 3.0 (bench copy)"}'::jsonb, 'bench-' || x.i,
+                   encode(sha256(convert_to(btrim(regexp_replace(normalize(x.text, NFC), '\s+', ' ', 'g')),
+                                            'UTF8')), 'hex'),
+                   '', '', now()
+            FROM (
+                SELECT i, CASE WHEN i < %(count)s THEN t.text ELSE t.text || ' (copy ' || i / %(count)s || ')' END
+                FROM generate_series(0, %(records)s - 1) AS i
+                JOIN unnest(%(texts)s::text[]) WITH ORDINALITY AS t (text, n) ON t.n = 1 + i %% %(count)s
+            ) AS x (i, text)
+            ORDER BY x.i
+            """,
+            {"dataset": dataset.pk, "records": records, "texts": texts, "count": len(texts)},
+        )
+        print(f"  {records:,} records inserted in {time.perf_counter() - started:.0f} s")
+        cursor.execute(TRIGRAM_INDEX)
+    started = time.perf_counter()
+    prepare_queue(schema=schema)
+    with connection.cursor() as cursor:
+        # Every third record labeled, with a final label: the list shows status and final labels.
+        cursor.execute(
+            """
+            UPDATE labeling_recordstate SET status = 'labeled', human_annotations = 1
+             WHERE schema_id = %s AND record_id %% 3 = 0
+            """,
+            [schema.pk],
+        )
+        cursor.execute(
+            """
+            INSERT INTO labeling_recordstate_final_labels (recordstate_id, label_id)
+            SELECT s.id, (%s::bigint[])[1 + s.record_id %% %s] FROM labeling_recordstate s
+             WHERE s.schema_id = %s AND s.status = 'labeled'
+            """,
+            [[label.pk for label in labels], len(labels), schema.pk],
+        )
+        cursor.execute("VACUUM ANALYZE corpus_record")
+        cursor.execute("VACUUM ANALYZE labeling_recordstate")
+        cursor.execute("VACUUM ANALYZE labeling_recordstate_final_labels")
+    print(f"  label states (a third labeled) and statistics in {time.perf_counter() - started:.0f} s")
+    return dataset.pk, create_token(user=reader, name="bench")[1]
+
+
+def deep_cursor(dataset_id: int, records: int) -> tuple[str, int]:
+    """The cursor of the page after DEPTH_SHARE of the dataset, and how many records precede it."""
+    from api.cursors import cursor_after
+    from corpus.models import Record
+
+    before = int(records * DEPTH_SHARE)
+    last_id = Record.objects.filter(dataset_id=dataset_id).order_by("pk").values_list("pk", flat=True)[before - 1]
+    return cursor_after(last_id), before
+
+
+# --- The server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """gunicorn serving config.wsgi, as in production (see bench/queue.py for the settings)."""
+
+    def __init__(self, *, socket_dir: Path, workers: int) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="tally-bench-api-"))
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.process: subprocess.Popen | None = None
+        self.log = self.folder / "gunicorn.log"
+        self.access_log = self.folder / "access.log"
+        self.env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY"}}
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "ENV_FILE": str(self.folder / "no.env"),  # never a developer's .env (DEBUG=1)
+                "DEBUG": "0",
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "ALLOWED_HOSTS": "127.0.0.1",
+                "SECURE_SSL_REDIRECT": "0",  # the bench plays the TLS-terminating proxy
+                "DATABASE_URL": f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{BENCH_DATABASE}",
+                "DATA_DIR": str(self.folder),
+                "TASK_QUEUE": "immediate",
+                "INFERENCE_BACKEND": "fake",
+                "LOG_LEVEL": "WARNING",
+                "HF_HUB_OFFLINE": "1",
+            }
+        )
+
+    def start(self) -> None:
+        python = Path(sys.executable)
+        subprocess.run(
+            [str(python), "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
+        )
+        command = [
+            str(python.parent / "gunicorn"),
+            "config.wsgi",
+            f"--bind=127.0.0.1:{self.port}",
+            f"--workers={self.workers}",
+            f"--error-logfile={self.log}",
+            "--log-level=warning",
+            "--graceful-timeout=5",
+            # The worker's own time per request (microseconds), without the listen queue or client.
+            f"--access-logfile={self.access_log}",
+            "--access-logformat=%(m)s|%(U)s|%(q)s|%(s)s|%(D)s",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self._wait_until_up()
+
+    def _wait_until_up(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/api/v1/openapi.json", headers=PROXY).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer within 60 s:\n{self.log_tail()}")
+
+    def worker_ms(self) -> dict[str, list[float]]:
+        """Worker time (ms) of each kind of request, from the access log."""
+        times: dict[str, list[float]] = {}
+        for line in self.access_log.read_text(errors="replace").splitlines():
+            method, _path, query, status, micros = line.split("|")
+            if method == "GET" and status == "200" and "bench=" in query:
+                kind = query.split("bench=")[1].split("&")[0]
+                times.setdefault(kind, []).append(int(micros) / 1000)
+        return times
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+PROXY = {"X-Forwarded-Proto": "https"}  # what a TLS-terminating proxy passes on
+
+
+# --- Measuring -------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest rank: a value that was actually measured."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def requests_to_time(dataset_id: int, cursor: str) -> dict[str, str]:
+    """kind -> path. `bench=` tags each request in the access log (the API ignores it)."""
+    records = "/api/v1/records?" + urlencode({"dataset": dataset_id, "page_size": 100})
+    deep = "/api/v1/records?" + urlencode({"dataset": dataset_id, "page_size": 100, "cursor": cursor})
+    deep500 = "/api/v1/records?" + urlencode({"dataset": dataset_id, "page_size": 500, "cursor": cursor})
+    return {
+        "baseline": f"{BASELINE_PATH}?bench=baseline",
+        "first": f"{records}&bench=first",
+        "deep": f"{deep}&bench=deep",
+        "deep500": f"{deep500}&bench=deep500",
+    }
+
+
+def measure(server: Server, token: str, paths: dict[str, str], *, rounds: int) -> dict[str, list[float]]:
+    """One client, round after round, each kind once per round (so noise falls on all alike)."""
+    import httpx
+
+    headers = {**PROXY, "Authorization": f"Bearer {token}"}
+    timings: dict[str, list[float]] = {kind: [] for kind in paths}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
+        for kind, path in paths.items():  # the answers are what they should be
+            answer = client.get(path)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{kind}: {answer.status_code} {answer.text[:300]}")
+            if kind != "baseline":
+                body = answer.json()
+                want = 500 if kind == "deep500" else 100
+                if len(body["items"]) != want or body["next_cursor"] is None:
+                    raise RuntimeError(f"{kind}: {len(body['items'])} items, next_cursor {body['next_cursor']}")
+        for _ in range(20):  # warm-up: each worker has loaded its code and connections
+            for path in paths.values():
+                client.get(path)
+        server.access_log.write_text("")  # only the timed requests below
+        for _ in range(rounds):
+            for kind, path in paths.items():
+                started = time.perf_counter()
+                answer = client.get(path)
+                answer.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{kind}: {answer.status_code} {answer.text[:300]}")
+                timings[kind].append(elapsed)
+    return timings
+
+
+NAMES = {
+    "baseline": f"GET {BASELINE_PATH} (baseline)",
+    "first": "records, first page (100)",
+    "deep": "records, after {depth:,} (100)",
+    "deep500": "records, after {depth:,} (500)",
+}
+
+
+def report(timings: dict, worker: dict, *, depth: int, records: int, server: Server, rounds: int) -> None:
+    print()
+    print(
+        f"{rounds} rounds, one client, {records:,} records, gunicorn {server.workers} sync workers, DEBUG off, "
+        f"{os.cpu_count()} CPUs shared by server, database and client; load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"  {'request':<34}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'x base p95':>12}{'worker p95':>12}")
+    base95 = percentile(timings["baseline"], 95)
+    for kind, samples in timings.items():
+        name = NAMES[kind].format(depth=depth)
+        p50, p95, p99 = (percentile(samples, q) for q in (50, 95, 99))
+        w95 = percentile(worker.get(kind, []), 95)
+        print(f"  {name:<34}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{p95 / base95:>12.1f}{w95:>12.1f}")
+    print()
+    first95, deep95 = percentile(timings["first"], 95), percentile(timings["deep"], 95)
+    worst = max(first95, deep95)
+    goal = "met" if worst < GOAL_P95_MS else "NOT met"
+    print(
+        f"api records list ({records:,} records, 100 per page): p95 first page {first95:.1f} ms, "
+        f"after {depth:,} {deep95:.1f} ms (goal < {GOAL_P95_MS:.0f} ms at any depth: {goal}) "
+        f"= {worst / base95:.1f}x GET {BASELINE_PATH} (p95 {base95:.1f} ms) in this run"
+    )
+
+
+# --- Main ------------------------------------------------------------------------------------
+
+
+def interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300, help="timed requests of each kind")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--quick", action="store_true", help="100,000 records, 100 requests of each kind")
+    args = parser.parse_args()
+    if args.quick:
+        args.records, args.requests = 100_000, 100
+    signal.signal(signal.SIGTERM, interrupt)
+    socket_dir = setup_django()
+    server = None
+    try:
+        from django.core.management import call_command
+
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0)
+        print(f"bench database migrated in {time.perf_counter() - started:.0f} s; building the dataset:")
+        dataset_id, token = create_dataset(records=args.records)
+        cursor, depth = deep_cursor(dataset_id, args.records)
+        server = Server(socket_dir=socket_dir, workers=args.workers)
+        server.start()
+        timings = measure(server, token, requests_to_time(dataset_id, cursor), rounds=args.requests)
+        report(timings, server.worker_ms(), depth=depth, records=args.records, server=server, rounds=args.requests)
+    except KeyboardInterrupt:
+        print("interrupted: stopping gunicorn and dropping the bench database", file=sys.stderr)
+        raise SystemExit(130) from None
+    except RuntimeError as error:
+        tail = server.log_tail() if server else ""
+        sys.exit(f"bench/api.py: {error}" + (f"\n--- gunicorn log ---\n{tail}" if tail else ""))
+    finally:
+        if server is not None:
+            server.stop()
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(socket_dir)
+
+
+if __name__ == "__main__":
+    main()
