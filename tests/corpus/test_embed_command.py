@@ -46,7 +46,7 @@ def test_embed_command_without_datasets_embeds_all(transactional_db):
 
 
 def test_embed_command_names_an_unknown_dataset(db):
-    with pytest.raises(CommandError, match="no dataset named or numbered 'Nope'"):
+    with pytest.raises(CommandError, match="no dataset named or numbered “Nope”"):
         call_command("embed", "--dataset", "Nope")
     assert not Job.objects.exists()
 

@@ -71,7 +71,7 @@ def test_command_error_lines_name_file_line_and_field(db, tmp_path):
 
 
 def test_command_refuses_an_unknown_dataset(db):
-    with pytest.raises(CommandError, match="no dataset named “Nope”"):
+    with pytest.raises(CommandError, match="no dataset named or numbered “Nope”"):
         run("Nope", str(SAMPLES / "reviews.csv"))
 
 

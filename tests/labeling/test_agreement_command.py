@@ -98,7 +98,7 @@ def test_json_output_carries_the_report(dataset):
 
 
 def test_unknown_dataset_is_a_clear_error(db):
-    with pytest.raises(CommandError, match="no dataset named or numbered 'Nope'"):
+    with pytest.raises(CommandError, match="no dataset named or numbered “Nope”"):
         run("Nope")
 
 

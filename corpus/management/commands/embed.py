@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from corpus.management.arguments import dataset_argument
 from corpus.models import Dataset
 from corpus.services.embed import allowed_models, start_embedding
 from jobs.cli import announce_queued, follow_jobs
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--model {model!r} is not allowed; choose one of {allowed_models()} (EMBEDDING_MODEL_CHOICES)"
             )
-        datasets = [self._dataset(name_or_id) for name_or_id in dataset] or list(Dataset.objects.all())
+        datasets = [dataset_argument(name_or_id) for name_or_id in dataset] or list(Dataset.objects.all())
         if not datasets:
             raise CommandError("there are no datasets to embed")
         jobs = []
@@ -38,11 +39,3 @@ class Command(BaseCommand):
         if wait:
             names = {ds.pk: ds.name for ds in datasets}
             follow_jobs(jobs, labels=[names[job.params["dataset_id"]] for job in jobs], stdout=self.stdout)
-
-    def _dataset(self, name_or_id: str) -> Dataset:
-        found = Dataset.objects.filter(name=name_or_id).first()
-        if found is None and name_or_id.isdigit():
-            found = Dataset.objects.filter(pk=int(name_or_id)).first()
-        if found is None:
-            raise CommandError(f"no dataset named or numbered {name_or_id!r}")
-        return found

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from corpus.formats import FORMAT_CHOICES
-from corpus.models import Dataset
+from corpus.management.arguments import dataset_argument
 from corpus.services.embed import embed_after_import
 from corpus.services.ingest import import_records, label_writer_for
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        dataset = self._dataset(options["dataset"])
+        dataset = dataset_argument(options["dataset"])
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
@@ -92,11 +92,3 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"Embedding the new records as job #{embedding.pk} (a running `manage.py worker` does it)."
                 )
-
-    def _dataset(self, name_or_id: str) -> Dataset:
-        found = Dataset.objects.filter(name=name_or_id).first()
-        if found is None and name_or_id.isdigit():
-            found = Dataset.objects.filter(pk=int(name_or_id)).first()
-        if found is None:
-            raise CommandError(f"no dataset named “{name_or_id}”")
-        return found

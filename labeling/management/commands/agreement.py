@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from corpus.management.arguments import dataset_argument
 from corpus.models import Dataset
 from labeling.models import LabelSchema
 from labeling.services.agreement import AgreementReport, agreement_report
@@ -20,21 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="as_json", action="store_true", help="Print JSON instead of tables.")
 
     def handle(self, *args, dataset, schema, as_json, **options):
-        found = self._dataset(dataset)
+        found = dataset_argument(dataset)
         reports = [agreement_report(schema=chosen) for chosen in self._schemas(found, schema)]
         if as_json:
             self._print_json(found, reports)
         else:
             for report in reports:
                 self._print_tables(report)
-
-    def _dataset(self, name_or_id: str) -> Dataset:
-        found = Dataset.objects.filter(name=name_or_id).first()
-        if found is None and name_or_id.isdigit():
-            found = Dataset.objects.filter(pk=int(name_or_id)).first()
-        if found is None:
-            raise CommandError(f"no dataset named or numbered {name_or_id!r}")
-        return found
 
     def _schemas(self, dataset: Dataset, name_or_id: str | None) -> list[LabelSchema]:
         schemas = LabelSchema.objects.filter(dataset=dataset).select_related("dataset")

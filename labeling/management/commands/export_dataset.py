@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from corpus.formats.writers import FORMATS
+from corpus.management.arguments import dataset_argument
 from corpus.models import Dataset
 from labeling.models import LabelSchema, RecordState
 from labeling.services.export import ALL, FINAL, ExportError, ExportOptions, parse_split, prepare_export
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, **options) -> None:
-        dataset = self._dataset(options["dataset"])
+        dataset = dataset_argument(options["dataset"])
         schema = self._schema(dataset, options["schema"])
         try:
             export_options = ExportOptions(
@@ -110,14 +111,6 @@ class Command(BaseCommand):
         console.write(self.style.SUCCESS(f"{where}: {report.summary()} in {report.seconds:.1f} s"))
         if report.near_duplicates:
             console.write(f"near-duplicates: {report.near_duplicates}")
-
-    def _dataset(self, name_or_id: str) -> Dataset:
-        found = Dataset.objects.filter(name=name_or_id).first()
-        if found is None and name_or_id.isdigit():
-            found = Dataset.objects.filter(pk=int(name_or_id)).first()
-        if found is None:
-            raise CommandError(f"no dataset named “{name_or_id}”")
-        return found
 
     def _schema(self, dataset: Dataset, name_or_id: str | None) -> LabelSchema | None:
         schemas = LabelSchema.objects.filter(dataset=dataset)
