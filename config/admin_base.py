@@ -5,7 +5,9 @@ classes apply it to lists, object pages, foreign-key choices and filters, so an 
 user's datasets answers 404 and never shows up in a dropdown.
 """
 
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import Http404
+from django.template.response import TemplateResponse
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 from unfold.mixins import DatasetModelAdminMixin
@@ -56,3 +58,19 @@ class VisibleRelatedFilter(RelatedDropdownFilter):
     def field_choices(self, field, request, model_admin):
         related = _visible(field.related_model._default_manager.all(), request.user)
         return [(obj.pk, str(obj)) for obj in related]
+
+
+def action_form_page(model_admin, request, form, *, template: str, action: str, title: str) -> TemplateResponse:
+    """The intermediate page of an admin action that asks something first ("Re-embed with model…",
+    "Set final label…"): it carries the selection along, so posting it runs the action again.
+    `template` extends admin/action_form.html."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": title,
+        "form": form,
+        "action": action,
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+    }
+    return TemplateResponse(request, template, context)

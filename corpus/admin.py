@@ -9,7 +9,7 @@ from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter
+from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter, action_form_page
 from corpus.admin_documents import DocumentChunkInline
 from corpus.admin_import import DatasetImportMixin
 from corpus.models import Dataset, Document, Membership, Record
@@ -246,16 +246,7 @@ class RecordAdmin(ScopedModelAdmin):
 
 def choose_model_page(model_admin, request, form, *, action: str, title: str) -> TemplateResponse:
     """The intermediate page of a "Re-embed with model…" action; posting it runs the action again."""
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
-        "title": title,
-        "form": form,
-        "action": action,
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
-    }
-    return TemplateResponse(request, "jobs/choose_model.html", context)
+    return action_form_page(model_admin, request, form, template="jobs/choose_model.html", action=action, title=title)
 
 
 class ChooseModelForm(forms.Form):

@@ -22,7 +22,6 @@ from django.db.models import (
 )
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -38,7 +37,7 @@ from unfold.paginator import InfinitePaginator
 from unfold.views import ChangeList
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminSelectWidget
 
-from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter
+from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter, action_form_page
 from corpus.admin import DatasetAdmin, RecordAdmin
 from corpus.inference import configured_embedder
 from corpus.models import Dataset, Membership, Record
@@ -625,17 +624,15 @@ class LabeledRecordAdmin(RecordExportMixin, RecordAdmin):
                 % {"labels": ", ".join(label.name for label in labels), "n": count, "schema": schema},
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": _("Set the final label of %(n)s selected record(s)")
+        return action_form_page(
+            self,
+            request,
+            form,
+            template="labeling/admin/set_final_label.html",
+            action="set_final_label",
+            title=_("Set the final label of %(n)s selected record(s)")
             % {"n": f"{sum(len(ids) for ids in selection.values()):,}"},
-            "form": form,
-            "action": "set_final_label",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-        }
-        return TemplateResponse(request, "labeling/admin/set_final_label.html", context)
+        )
 
     def _selection_by_label_set(self, request, queryset) -> list[tuple[LabelSchema, list[int]]]:
         """The selected records grouped by label set: the one chosen in the list's filter, or
