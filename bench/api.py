@@ -31,20 +31,19 @@ else:
     sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
-import logging  # noqa: E402
-import math  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import quote, urlencode  # noqa: E402
 
+from bench.harness import demo_texts, drop_database, free_port, percentile, setup_django  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
 os.environ.setdefault("DEBUG", "1")  # this process only loads data; gunicorn runs with DEBUG off
 os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
 
@@ -55,40 +54,6 @@ BASELINE_PATH = "/api/v1/me"
 
 
 # --- Data ------------------------------------------------------------------------------------
-
-
-def setup_django() -> Path:
-    """Point this process at a fresh bench database on the embedded server; return its socket folder."""
-    from django.conf import settings
-
-    from config import embedded_db
-
-    if os.environ.get("DATABASE_URL"):
-        sys.exit("bench/api.py makes its own database on the embedded server: unset DATABASE_URL")
-    socket_dir = embedded_db.ensure_server(Path(settings.DATA_DIR), database="postgres")
-    drop_database(socket_dir)  # what an interrupted earlier run may have left
-    embedded_db.ensure_server(Path(settings.DATA_DIR), database=BENCH_DATABASE)
-    settings.DATABASES["default"]["NAME"] = BENCH_DATABASE
-    import django
-
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    return socket_dir
-
-
-def drop_database(socket_dir: Path) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DATABASE)))
-
-
-def demo_texts() -> list[str]:
-    from labeling.services.demo import DEMO_FILE
-
-    with DEMO_FILE.open(newline="", encoding="utf-8") as f:
-        return [row["text"] for row in csv.DictReader(f)]
 
 
 TRIGRAM_INDEX = "CREATE INDEX record_text_trgm ON corpus_record USING gin ((upper(text)) gin_trgm_ops)"
@@ -178,12 +143,6 @@ def deep_cursor(dataset_id: int, records: int) -> tuple[str, int]:
 
 
 # --- The server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -285,14 +244,6 @@ PROXY = {"X-Forwarded-Proto": "https"}  # what a TLS-terminating proxy passes on
 # --- Measuring -------------------------------------------------------------------------------
 
 
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest rank: a value that was actually measured."""
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 def requests_to_time(dataset_id: int, cursor: str) -> dict[str, str]:
     """kind -> path. `bench=` tags each request in the access log (the API ignores it)."""
     records = "/api/v1/records?" + urlencode({"dataset": dataset_id, "page_size": 100})
@@ -387,7 +338,7 @@ def main() -> None:
     if args.quick:
         args.records, args.requests = 100_000, 100
     signal.signal(signal.SIGTERM, interrupt)
-    socket_dir = setup_django()
+    socket_dir = setup_django(database=BENCH_DATABASE, script="bench/api.py")
     server = None
     try:
         from django.core.management import call_command
@@ -413,7 +364,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        drop_database(socket_dir)
+        drop_database(socket_dir, BENCH_DATABASE)
 
 
 if __name__ == "__main__":

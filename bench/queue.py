@@ -37,8 +37,6 @@ else:
     sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
-import logging  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -46,7 +44,6 @@ import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -54,7 +51,10 @@ import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
+from bench.harness import demo_texts, drop_database, free_port, percentile, setup_django  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
 os.environ.setdefault("DEBUG", "1")  # this process only loads data and checks it; gunicorn runs with DEBUG off
 os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
 
@@ -66,40 +66,6 @@ BURST_BASELINE_EVERY = 10  # with no pause, one baseline request per this many l
 
 
 # --- Data ------------------------------------------------------------------------------------
-
-
-def setup_django() -> Path:
-    """Point this process at a fresh bench database on the embedded server; return its socket folder."""
-    from django.conf import settings
-
-    from config import embedded_db
-
-    if os.environ.get("DATABASE_URL"):
-        sys.exit("bench/queue.py makes its own database on the embedded server: unset DATABASE_URL")
-    socket_dir = embedded_db.ensure_server(Path(settings.DATA_DIR), database="postgres")
-    drop_database(socket_dir)  # what an interrupted earlier run may have left
-    embedded_db.ensure_server(Path(settings.DATA_DIR), database=BENCH_DATABASE)
-    settings.DATABASES["default"]["NAME"] = BENCH_DATABASE
-    import django
-
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
-    return socket_dir
-
-
-def drop_database(socket_dir: Path) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DATABASE)))
-
-
-def demo_texts() -> list[str]:
-    from labeling.services.demo import DEMO_FILE
-
-    with DEMO_FILE.open(newline="", encoding="utf-8") as f:
-        return [row["text"] for row in csv.DictReader(f)]
 
 
 def create_annotators(count: int) -> list:
@@ -167,12 +133,6 @@ def create_dataset(*, records: int, overlap: int, texts: list[str], members: lis
 
 
 # --- The server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def production_environment(*, socket_dir: Path, data_dir: Path) -> dict[str, str]:
@@ -477,14 +437,6 @@ def no_pause(annotator: Annotator, *, schema_id: int, labels: list[int], until: 
 # --- Figures and checks ----------------------------------------------------------------------
 
 
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest rank: a value that was actually measured."""
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 @dataclass
 class PhaseResult:
     name: str
@@ -784,7 +736,7 @@ def measure(args: argparse.Namespace, server: Server, users: list, runs) -> None
 def main() -> None:
     args = parse_args()
     signal.signal(signal.SIGTERM, interrupt)
-    socket_dir = setup_django()
+    socket_dir = setup_django(database=BENCH_DATABASE, script="bench/queue.py")
     server = None
     try:
         users, runs = prepare_data(args)
@@ -804,7 +756,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        drop_database(socket_dir)
+        drop_database(socket_dir, BENCH_DATABASE)
 
 
 if __name__ == "__main__":
