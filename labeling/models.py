@@ -1,15 +1,43 @@
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from corpus.models import Dataset, Record
+from corpus.models import Dataset, Membership, Record
 
 
 class LabelSchemaQuerySet(models.QuerySet):
     def visible_to(self, user) -> "LabelSchemaQuerySet":
         return self.filter(dataset__in=Dataset.objects.visible_to(user))
+
+    def visible_one(self, user, pk: int) -> "LabelSchema | None":
+        """visible_to(user).select_related("dataset").filter(pk=pk).first(), in one SQL query
+        that costs a fraction of building the ORM's: the annotate screen asks on every keystroke.
+        The same rule as Dataset.objects.visible_to: superusers see all, others their datasets."""
+        if not user.is_active:
+            return None
+        schema_fields = LabelSchema._meta.concrete_fields
+        dataset_fields = Dataset._meta.concrete_fields
+        columns = ", ".join([f"s.{f.column}" for f in schema_fields] + [f"d.{f.column}" for f in dataset_fields])
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT {columns}
+                FROM {LabelSchema._meta.db_table} s JOIN {Dataset._meta.db_table} d ON d.id = s.dataset_id
+                WHERE s.id = %(pk)s
+                  AND (%(superuser)s OR EXISTS (SELECT 1 FROM {Membership._meta.db_table} m
+                                                WHERE m.dataset_id = d.id AND m.user_id = %(user)s))
+                """,  # noqa: S608 (names from the models, never from input)
+                {"pk": pk, "superuser": user.is_superuser, "user": user.pk},
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        split = len(schema_fields)
+        schema = LabelSchema.from_db(self.db, [f.attname for f in schema_fields], row[:split])
+        schema.dataset = Dataset.from_db(self.db, [f.attname for f in dataset_fields], row[split:])
+        return schema
 
 
 class LabelSchema(models.Model):

@@ -66,3 +66,44 @@ def test_record_text_is_shown_escaped(data_lead):
     for response in (listing, page):
         assert '<script>alert("x")</script>' not in response.text
         assert "&lt;script&gt;" in response.text
+
+
+def test_visible_one_answers_exactly_what_visible_to_answers(db):
+    """LabelSchema.objects.visible_one is visible_to(...).get() written in SQL for the annotate
+    screen: for every kind of person and every label set, the same answer, dataset included."""
+    from django.contrib.auth.models import User
+
+    from labeling.models import LabelSchema
+    from tests.factories import LabelSchemaFactory, UserFactory
+
+    mine = DatasetFactory(name="Mine", overlap=3, lease_minutes=7, instructions="Be <b>kind</b>")
+    theirs = DatasetFactory(name="Theirs")
+    schemas = [LabelSchemaFactory(dataset=mine, name="A"), LabelSchemaFactory(dataset=theirs, name="B")]
+    member = UserFactory(username="member")
+    mine.memberships.create(user=member)
+    people = [
+        member,
+        UserFactory(username="outsider"),
+        UserFactory(username="root", is_superuser=True),
+        UserFactory(username="gone", is_active=False),
+    ]
+    mine.memberships.create(user=people[3])
+    for someone in people:
+        person = User.objects.get(pk=someone.pk)
+        for schema in [*schemas, LabelSchema(pk=987654)]:
+            expected = LabelSchema.objects.visible_to(person).select_related("dataset").filter(pk=schema.pk).first()
+            found = LabelSchema.objects.visible_one(person, schema.pk)
+            assert (found is None) == (expected is None), (person.username, schema.pk)
+            if found is not None:
+                assert (found.pk, found.name, found.kind, found.dataset_id) == (
+                    expected.pk,
+                    expected.name,
+                    expected.kind,
+                    expected.dataset_id,
+                )
+                got, want = found.dataset, expected.dataset
+                assert [getattr(got, f.attname) for f in got._meta.concrete_fields] == [
+                    getattr(want, f.attname) for f in want._meta.concrete_fields
+                ]
+    assert LabelSchema.objects.visible_one(member, schemas[0].pk) is not None
+    assert LabelSchema.objects.visible_one(member, schemas[1].pk) is None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from pgvector.psycopg.vector import register_vector_info
+from pgvector.psycopg.vector import VectorBinaryDumper, VectorDumper
 from psycopg.types import TypeInfo
 
 from corpus.inference import configured_embedder
@@ -107,23 +107,26 @@ def embed_records(*, records: QuerySet, embedder: Embedder, progress: Progress |
     return EmbedResult(embedded=embedded, model=model_name)
 
 
-def _vector_type(pg_connection) -> TypeInfo:
-    """pgvector's type, looked up once per database connection rather than once per chunk."""
-    info = getattr(pg_connection, "_tally_vector_type", None)
-    if info is None:
-        info = TypeInfo.fetch(pg_connection, "vector")
-        pg_connection._tally_vector_type = info
-    return info
+def _register_vector(pg_connection) -> None:
+    """Dumpers that send numpy vectors as pgvector values on this database connection, its type
+    looked up once per connection rather than once per chunk. On the connection, not one cursor:
+    Django's debug SQL log renders the statement with a cursor of its own, which needs them too.
+    Only dumpers: a loader would hand the ORM numpy arrays where VectorField expects text."""
+    if getattr(pg_connection, "_tally_vector_registered", False):
+        return
+    oid = TypeInfo.fetch(pg_connection, "vector").oid
+    for dumper in (VectorDumper, VectorBinaryDumper):  # the binary one last: used where it can be
+        pg_connection.adapters.register_dumper("numpy.ndarray", type(dumper.__name__, (dumper,), {"oid": oid}))
+    pg_connection._tally_vector_registered = True
 
 
 def _store_vectors(*, ids: list[int], hashes: list[str], vectors, model_name: str) -> None:
-    """One UPDATE for a whole chunk. The vectors go over the wire in pgvector's binary format
-    (registered on this cursor only), not as 200k floats formatted as text. The vector stays
-    tied to the hash of the text it was computed from: if the text changed meanwhile, the
-    record still needs embedding."""
+    """One UPDATE for a whole chunk. The vectors go over the wire in pgvector's binary format,
+    not as 200k floats formatted as text. The vector stays tied to the hash of the text it was
+    computed from: if the text changed meanwhile, the record still needs embedding."""
+    connection.ensure_connection()
+    _register_vector(connection.connection)  # before the cursor, which copies the adapters it finds
     with transaction.atomic(), connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor under Django's wrapper
-        register_vector_info(raw, _vector_type(raw.connection))
         cursor.execute(
             """
             UPDATE corpus_record AS r

@@ -34,7 +34,13 @@ def label_names(labels) -> list[str]:
 def checked_labels(*, schema: LabelSchema, label_ids) -> list[Label]:
     """The labels named by `label_ids`, all of `schema`, as many as its kind allows."""
     wanted = {int(pk) for pk in label_ids}
-    labels = list(Label.objects.filter(schema=schema, pk__in=wanted))
+    # In SQL: on the save path of every keystroke (see labeling/services/queue.py).
+    labels = list(
+        Label.objects.raw(
+            "SELECT * FROM labeling_label WHERE schema_id = %s AND id = ANY(%s) ORDER BY id",
+            [schema.pk, sorted(wanted)],
+        )
+    )
     if len(labels) != len(wanted):
         raise LabelingError("Some of the chosen labels do not belong to this label set.")
     if schema.kind == LabelSchema.Kind.SINGLE and len(labels) != 1:
@@ -126,6 +132,32 @@ def _locked_state(*, schema: LabelSchema, record_id: int) -> RecordState:
         raise LabelingError("This record is not in the annotation queue of this label set.") from None
 
 
+def _locked_state_with_mine(*, schema: LabelSchema, record_id: int, user) -> RecordState:
+    """The record's state row, locked, with `user`'s own annotation (`my_annotation_id`) and
+    assignment (`my_assignment_id`, `my_assignment_status`, `my_assignment_expires_at`) on it, in
+    one query written in SQL: the save path runs on every keystroke (see labeling/services/queue.py)."""
+    rows = RecordState.objects.raw(
+        """
+        SELECT s.*,
+               (SELECT n.id FROM labeling_annotation n
+                WHERE n.record_id = s.record_id AND n.schema_id = s.schema_id
+                  AND n.annotator_id = %(user)s AND n.source = %(human)s
+                LIMIT 1) AS my_annotation_id,
+               a.id AS my_assignment_id, a.status AS my_assignment_status, a.expires_at AS my_assignment_expires_at
+        FROM labeling_recordstate s
+        LEFT JOIN labeling_assignment a ON a.state_id = s.id AND a.annotator_id = %(user)s
+        WHERE s.schema_id = %(schema)s AND s.record_id = %(record)s
+        FOR UPDATE OF s
+        """,
+        {"user": user.pk, "human": Annotation.Source.HUMAN, "schema": schema.pk, "record": record_id},
+    )
+    state = next(iter(rows), None)
+    if state is None:
+        raise LabelingError("This record is not in the annotation queue of this label set.")
+    state.schema = schema
+    return state
+
+
 def save_annotation(
     *,
     schema: LabelSchema,
@@ -140,16 +172,15 @@ def save_annotation(
     assignment and settle the record. All or nothing."""
     labels = checked_labels(schema=schema, label_ids=label_ids)
     with transaction.atomic():
-        state = _locked_state(schema=schema, record_id=record_id)
+        state = _locked_state_with_mine(schema=schema, record_id=record_id, user=user)
         if state.status in (RecordState.Status.REVIEWED, RecordState.Status.GOLD):
             raise RecordClosed("A reviewer has already decided this record; it can no longer be changed.")
-        annotation = Annotation.objects.filter(
-            record_id=record_id, schema=schema, annotator=user, source=Annotation.Source.HUMAN
-        ).first()
+        annotation = None if state.my_annotation_id is None else Annotation.objects.get(pk=state.my_annotation_id)
         now = timezone.now()
-        mine = Assignment.objects.filter(state=state, annotator=user).first()
         if annotation is None:
-            holds_lease = mine is not None and mine.status == Assignment.Status.LEASED and mine.expires_at > now
+            holds_lease = (
+                state.my_assignment_status == Assignment.Status.LEASED and state.my_assignment_expires_at > now
+            )
             # A lease that ran out is honoured only if nobody filled the record meanwhile.
             if not holds_lease and not has_room(state, user_id=user.pk, overlap=schema.dataset.overlap):
                 raise RecordFull(
@@ -179,8 +210,8 @@ def save_annotation(
             annotation.labels.set(labels)
             action = LabelEvent.Action.CHANGED
             only_answer = False
-        if mine is not None:
-            Assignment.objects.filter(pk=mine.pk).update(status=Assignment.Status.DONE, finished_at=now)
+        if state.my_assignment_id is not None:
+            Assignment.objects.filter(pk=state.my_assignment_id).update(status=Assignment.Status.DONE, finished_at=now)
         else:  # answered without being served it (e.g. after an undo elsewhere, or a change)
             Assignment.objects.bulk_create(
                 [

@@ -18,14 +18,13 @@ from django.db import transaction
 from django.db.models import Count
 from django.db.models.functions import Left
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from corpus.models import Dataset, Record
-from labeling.models import Annotation, Assignment, LabelSchema, Prediction, RecordState
+from labeling.models import Annotation, Assignment, LabelSchema, RecordState
 from labeling.services.annotate import LabelingError, RecordClosed, RecordFull, save_annotation, undo_annotation
 from labeling.services.queue import (
     lease_next_record,
@@ -57,7 +56,10 @@ def _schema_for_annotator(request: HttpRequest, schema_id: int) -> LabelSchema:
     A role that may never annotate gets 403; a label set outside their datasets 404."""
     if not request.user.has_perm("labeling.annotate_records"):
         raise PermissionDenied
-    return get_object_or_404(LabelSchema.objects.visible_to(request.user).select_related("dataset"), pk=schema_id)
+    schema = LabelSchema.objects.visible_one(request.user, schema_id)
+    if schema is None:
+        raise Http404
+    return schema
 
 
 def _record_in(schema: LabelSchema, record_id: int) -> None:
@@ -133,7 +135,7 @@ def _document_context(record: Record) -> dict | None:
                 text = text[max(record.char_end - start, 0) :]
             after = _head(text)
     return {
-        "name": record.document.original_name,
+        "name": record.document_name,
         "page": record.page,
         "position": record.position,
         "before": before,
@@ -157,18 +159,14 @@ def _head(text: str) -> str:
     return (cut[:space] if space > CONTEXT_CHARS - 40 else cut) + "…"
 
 
-def _suggestion(schema: LabelSchema, record_id: int) -> dict | None:
-    """The latest model's opinion: its top label (single-label), or every label it gives at least
-    SUGGESTION_THRESHOLD (multi-label). A prediction is a suggestion, never someone's label."""
-    rows = list(
-        Prediction.objects.filter(record_id=record_id, schema=schema).values_list(
-            "label_id", "score", "model_version", "created_at"
-        )
-    )
-    if not rows:
+def _suggestion(schema: LabelSchema, predictions: list[dict]) -> dict | None:
+    """The latest model's opinion among the record's `predictions` (newest first, as _item reads
+    them): its top label (single-label), or every label it gives at least SUGGESTION_THRESHOLD
+    (multi-label). A prediction is a suggestion, never someone's label."""
+    if not predictions:
         return None
-    latest = max(rows, key=lambda row: row[3])[2]
-    scored = [(label_id, score) for label_id, score, version, _ in rows if version == latest]
+    latest = predictions[0]["version"]
+    scored = [(row["label_id"], row["score"]) for row in predictions if row["version"] == latest]
     if schema.kind == LabelSchema.Kind.SINGLE:
         chosen = [max(scored, key=lambda pair: -1.0 if pair[1] is None else pair[1])]
     else:
@@ -203,16 +201,38 @@ def _mine(schema: LabelSchema, record_id: int, user) -> dict | None:
 
 
 def _item(schema: LabelSchema, record_id: int, user, *, with_mine: bool = True) -> dict:
-    record = (
-        Record.objects.select_related("document")
-        .only("id", "text", "document_id", "position", "page", "char_start", "char_end", "document__original_name")
-        .get(pk=record_id)
+    suggest = schema.dataset.show_suggestions
+    # One query, in SQL (it answers every keystroke): the record, its document's name and, when the
+    # dataset shows suggestions, the label set's predictions for it, newest first.
+    found = next(
+        iter(
+            Record.objects.raw(
+                """
+                SELECT r.id, r.text, r.document_id, r.position, r.page, r.char_start, r.char_end,
+                       d.original_name AS document_name,
+                       CASE WHEN %(suggest)s THEN ARRAY(
+                           SELECT json_build_object('label_id', p.label_id, 'score', p.score,
+                                                    'version', p.model_version)
+                           FROM labeling_prediction p
+                           WHERE p.record_id = r.id AND p.schema_id = %(schema)s
+                           ORDER BY p.created_at DESC, p.id DESC
+                       ) END AS suggestion_rows
+                FROM corpus_record r LEFT JOIN corpus_document d ON d.id = r.document_id
+                WHERE r.id = %(record)s
+                """,
+                {"suggest": suggest, "schema": schema.pk, "record": record_id},
+            )
+        ),
+        None,
     )
+    if found is None:
+        raise Http404
+    record: Record = found
     return {
         "record_id": record.pk,
         "text": record.text,
         "document": _document_context(record),
-        "suggestion": _suggestion(schema, record.pk) if schema.dataset.show_suggestions else None,
+        "suggestion": _suggestion(schema, record.suggestion_rows) if suggest else None,
         # A freshly leased record is never one this person answered (the queue skips those).
         "mine": _mine(schema, record.pk, user) if with_mine else None,
     }
