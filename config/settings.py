@@ -98,15 +98,6 @@ else:
             "CONN_MAX_AGE": 60,
         }
     }
-# Parameters bound by the server, and statements a connection runs often prepared once (after
-# PREPARED_STATEMENTS_AFTER runs): the annotate screen's save-and-next repeats the same ~20
-# statements, and skipping their planning halves its database time. Set 0 to turn it off behind
-# a pooler in transaction mode that cannot keep prepared statements (PgBouncer < 1.21).
-PREPARED_STATEMENTS_AFTER = env_int("PREPARED_STATEMENTS_AFTER", 5)
-if PREPARED_STATEMENTS_AFTER > 0:
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"server_side_binding": True, "prepare_threshold": PREPARED_STATEMENTS_AFTER}
-    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

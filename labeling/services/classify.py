@@ -118,16 +118,19 @@ def labeled_records(*, schema: LabelSchema, model_name: str, include_imported: b
 
     Several people's answers are merged by majority: single-label takes the most frequent label
     (ties: the label listed first in the schema), multi-label keeps labels chosen by at least
-    half of them. Imported labels count only when asked: they may be another model's output."""
+    half of them. A multi-label answer with no label ("none of these applies") is an answer too:
+    the record trains every label's model as a negative example. Imported labels count only
+    when asked: they may be another model's output."""
     sources = [Annotation.Source.HUMAN] + ([Annotation.Source.IMPORTED] if include_imported else [])
     order = {label_id: position for position, label_id in enumerate(schema.labels.values_list("pk", flat=True))}
     votes: dict[int, list[set[int]]] = {}
-    through = Annotation.labels.through.objects.filter(
-        annotation__schema=schema, annotation__source__in=sources
-    ).values_list("annotation_id", "annotation__record_id", "label_id")
+    # From the annotations, not from their label rows: an answer without labels has none.
+    rows = Annotation.objects.filter(schema=schema, source__in=sources).values_list("pk", "record_id", "labels")
     answers: dict[tuple[int, int], set[int]] = {}
-    for annotation_id, record_id, label_id in through.iterator():
-        answers.setdefault((record_id, annotation_id), set()).add(label_id)
+    for annotation_id, record_id, label_id in rows.iterator():
+        labels = answers.setdefault((record_id, annotation_id), set())
+        if label_id is not None:
+            labels.add(label_id)
     for (record_id, _), labels in answers.items():
         votes.setdefault(record_id, []).append(labels)
 
@@ -135,6 +138,8 @@ def labeled_records(*, schema: LabelSchema, model_name: str, include_imported: b
     for record_id, answers_of_record in votes.items():
         counts = Counter(label for labels in answers_of_record for label in labels)
         if schema.kind == LabelSchema.Kind.SINGLE:
+            if not counts:
+                continue  # an imported row without a label: nothing to learn from
             best = max(counts.items(), key=lambda item: (item[1], -order.get(item[0], 0)))[0]
             label_sets[record_id] = frozenset([best])
         else:

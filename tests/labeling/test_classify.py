@@ -14,6 +14,7 @@ from labeling.services.classify import (
     _fit,
     build_zero_shot,
     classify_records,
+    labeled_records,
     score_vectors,
     start_classification,
     start_training,
@@ -233,6 +234,43 @@ def test_a_multi_label_classifier_predicts_every_label_above_the_threshold(db, e
     assert {p.label.name for p in predicted} == {"Shipping", "Quality"}
     assert all(p.score >= 0.5 for p in predicted)
     assert classifier.metrics["macro_f1"] >= 0.8
+
+
+WEATHER_WORDS = ["rain", "sunny", "cloud", "wind", "storm", "snow"]
+
+
+def test_multi_label_answers_of_none_applies_train_every_label_as_a_negative(db, embedder):
+    # Given a multi-label schema where a third of the records were answered "none applies"
+    schema = LabelSchemaFactory(kind=LabelSchema.Kind.MULTI, name="Aspects")
+    shipping = LabelFactory(schema=schema, name="Shipping")
+    quality = LabelFactory(schema=schema, name="Quality")
+    annotator = UserFactory(role="Annotator")
+    none_applies = []
+    for n in range(45):
+        kind = n % 3
+        weather = f"the {WEATHER_WORDS[n % 6]} {WEATHER_WORDS[(n + 1) % 6]} {WEATHER_WORDS[(n + 3) % 6]} case {n}"
+        text = {0: shipping_text(n), 1: quality_text(n), 2: weather}[kind]
+        record = RecordFactory(dataset=schema.dataset, text=text)
+        AnnotationFactory(
+            record=record, schema=schema, annotator=annotator, labels={0: [shipping], 1: [quality], 2: []}[kind]
+        )
+        if kind == 2:
+            none_applies.append(record.pk)
+    unseen = RecordFactory(dataset=schema.dataset, text="the storm wind and cloud case 99")
+    embed_dataset(dataset_id=schema.dataset_id, embedder=embedder)
+
+    # Then they are training data with an empty label set
+    data = labeled_records(schema=schema, model_name=embedder.info.name)
+    sets = dict(zip(data.record_ids, data.label_sets, strict=True))
+    assert all(sets[record_id] == frozenset() for record_id in none_applies)
+    assert len(data.record_ids) == 45
+
+    # And the trained classifier suggests nothing for a record like them
+    classifier = train_classifier(schema=schema, embedder=embedder)
+    assert classifier.trained_on == 45
+    classify_records(classifier=classifier)
+    assert not Prediction.objects.filter(classifier=classifier, record=unseen).exists()
+    assert Prediction.objects.filter(classifier=classifier, label=shipping).exists()
 
 
 def test_stored_scores_equal_scikit_learns_probabilities(schema):
