@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from corpus.models import Dataset, Record
 from jobs.models import Job
 from labeling.models import Annotation, Label, LabelSchema, RecordState
-from labeling.services.agreement import krippendorff_alpha_nominal
+from labeling.services.agreement import krippendorff_alpha_nominal, mean_of_defined
 
 RECENT_JOBS = 8
 THROUGHPUT_DAYS = 30
@@ -265,14 +265,26 @@ _WEEKLY_UNITS = """
 """
 
 
+def _weekly_alpha(units: list[tuple[str, ...]], *, labels: list[int] | None) -> float | None:
+    """Krippendorff's alpha of one week's units; with `labels` (a multi-label schema, whose
+    answers are comma-separated label ids), the mean of each label's yes/no alpha."""
+    if labels is None:
+        return krippendorff_alpha_nominal(units)
+    answers = [[set(answer.split(",")) - {""} for answer in unit] for unit in units]
+    return mean_of_defined(
+        krippendorff_alpha_nominal([tuple(str(label) in chosen for chosen in unit) for unit in answers])
+        for label in labels
+    )
+
+
 def agreement_chart(*, schemas: list[LabelSchema], today: date) -> dict:
     """A line per label set: Krippendorff's alpha (nominal) of the annotations people made each
     week, over the last AGREEMENT_WEEKS weeks. A unit is one record's annotations of that week;
     a week where no record got two of them has no point (null: Chart.js leaves a gap).
 
-    A single-label answer is its label (answers without exactly one label are left out); a
-    multi-label answer is its whole set of labels, so two people agree on a record only when they
-    chose the same labels."""
+    A single-label answer is its label (answers without exactly one label are left out). A
+    multi-label schema's alpha is, as on its agreement page, the mean over its labels of each
+    label's yes/no alpha (labels nobody chose that week have none and are left out)."""
     first = today - timedelta(days=today.weekday(), weeks=AGREEMENT_WEEKS - 1)  # a Monday
     weeks = [first + timedelta(weeks=offset) for offset in range(AGREEMENT_WEEKS)]
     units: dict[tuple[int, date], list[tuple[str, ...]]] = defaultdict(list)
@@ -293,10 +305,16 @@ def agreement_chart(*, schemas: list[LabelSchema], today: date) -> dict:
             for schema_id, week, answers, how_many in cursor.fetchall():
                 units[schema_id, week].extend([tuple(answers)] * how_many)
 
+    multi_labels: dict[int, list[int]] = defaultdict(list)
+    multi_paired = [schema for schema in schemas if schema.kind == LabelSchema.Kind.MULTI and schema.pk in paired]
+    if multi_paired:
+        for schema_id, label_id in Label.objects.filter(schema__in=multi_paired).values_list("schema_id", "pk"):
+            multi_labels[schema_id].append(label_id)
+
     titles = _schema_titles(schemas)
     lines = []
     for schema in schemas:
-        alphas = [krippendorff_alpha_nominal(units.get((schema.pk, week), [])) for week in weeks]
+        alphas = [_weekly_alpha(units.get((schema.pk, week), []), labels=multi_labels.get(schema.pk)) for week in weeks]
         if any(alpha is not None for alpha in alphas):
             color = SERIES_COLORS[len(lines) % len(SERIES_COLORS)]
             lines.append(

@@ -128,7 +128,7 @@ def confusion_matrix(pairs: Iterable[tuple[Hashable, Hashable]], labels: Sequenc
     return counts
 
 
-def _mean(values: Iterable[float | None]) -> float | None:
+def mean_of_defined(values: Iterable[float | None]) -> float | None:
     """Mean of the defined values; None when none is defined."""
     defined = [value for value in values if value is not None]
     return sum(defined) / len(defined) if defined else None
@@ -265,7 +265,7 @@ def agreement_report(*, schema: LabelSchema) -> AgreementReport:
     if multi:
         overall = ItemFigures(
             **{
-                name: _mean(getattr(figures, name) for figures in per_label)
+                name: mean_of_defined(getattr(figures, name) for figures in per_label)
                 for name in ("percent_agreement", "fleiss_kappa", "krippendorff_alpha")
             }
         )
@@ -386,7 +386,7 @@ def _mean_over_labels(a: list[frozenset], b: list[frozenset], column: dict) -> t
     yes_a, yes_b = said_a.sum(axis=0), said_b.sum(axis=0)
     chance = yes_a * yes_b + (n - yes_a) * (n - yes_b)
     kappas = [_chance_corrected(agreed=int(g), chance=int(c), n=n) for g, c in zip(agreed, chance, strict=True)]
-    return _mean(kappas), float(agreed.mean()) / n
+    return mean_of_defined(kappas), float(agreed.mean()) / n
 
 
 def _annotator_agreement(

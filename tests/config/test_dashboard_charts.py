@@ -1,6 +1,7 @@
 """The dashboard's charts: their numbers are what was created, scoped to the person's datasets."""
 
 import json
+import statistics
 from datetime import datetime, time, timedelta
 
 from bs4 import BeautifulSoup
@@ -10,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labeling.models import Annotation, LabelSchema, RecordState
+from labeling.services.agreement import agreement_report, krippendorff_alpha_nominal
 from tests.factories import (
     AnnotationFactory,
     DatasetFactory,
@@ -215,18 +217,28 @@ def test_agreement_is_krippendorffs_alpha_of_each_weeks_annotations(reviewer):
     assert data["labels"][-1] == f"{this_monday:%b} {this_monday.day}"
 
 
-def test_agreement_compares_multi_label_answers_as_whole_sets(reviewer):
+def test_multi_label_agreement_is_the_mean_of_each_labels_alpha_as_on_the_agreement_page(reviewer):
     schema = LabelSchemaFactory(dataset=reviewer.dataset, kind=LabelSchema.Kind.MULTI)
-    a, b = LabelFactory(schema=schema, name="a"), LabelFactory(schema=schema, name="b")
-    for first, second in [([a, b], [a, b]), ([a], [a, b]), ([b], [b])]:
+    a, b, c = (LabelFactory(schema=schema, name=name) for name in "abc")
+    people = [UserFactory(role="Annotator") for _ in range(3)]
+    answers = [([a, b], [a, b], [a]), ([a], [a, b], []), ([b], [b], [b, c]), ([], [], [a])]
+    for record_answers in answers:
         record = RecordFactory(dataset=reviewer.dataset)
-        AnnotationFactory(record=record, schema=schema, labels=first)
-        AnnotationFactory(record=record, schema=schema, labels=second)
+        for person, labels in zip(people, record_answers, strict=True):
+            AnnotationFactory(record=record, schema=schema, annotator=person, labels=labels)
 
     data = chart(open_dashboard(reviewer), "agreement")
 
-    # Values {a,b} 3 times, {a} once, {b} twice (n = 6); one disagreeing unit: 1 - 5 * 2 / (36 - 14) = 6/11.
-    assert series(data)[reviewer.dataset.name][-1] == 0.545
+    # Label by label (yes/no per record) people split on 2 records of 4 about a, 2 about b, 1 about
+    # c: the chart shows the mean of those three alphas, the agreement page's overall figure.
+    report = agreement_report(schema=schema)
+    expected = statistics.mean(label.krippendorff_alpha for label in report.labels)
+    assert series(data)[reviewer.dataset.name][-1] == round(report.krippendorff_alpha, 3) == round(expected, 3)
+    # and not the alpha of whole label sets, which is lower here
+    whole_sets = krippendorff_alpha_nominal(
+        [tuple(",".join(sorted(label.name for label in labels)) for labels in unit) for unit in answers]
+    )
+    assert whole_sets < report.krippendorff_alpha
 
 
 def test_agreement_shows_an_explanation_while_nobody_labeled_the_same_records(reviewer):
