@@ -420,6 +420,9 @@ class LabelEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["record", "-created_at"], name="labelevent_by_record")]
+        # The sidebar calls the list "History"; its page and breadcrumbs say the same.
+        verbose_name = "label change"
+        verbose_name_plural = "history of label changes"
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} on record #{self.record_id}"
