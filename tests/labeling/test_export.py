@@ -14,9 +14,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from corpus.formats.writers import FORMATS
 from corpus.models import Record
+from corpus.text import content_hash
 from labeling.models import Annotation, LabelSchema, Prediction, RecordState
 from labeling.services import export as export_service
 from labeling.services import splits
@@ -584,3 +587,32 @@ def test_near_duplicates_are_searched_by_several_connections_outside_a_transacti
     assert report.near_duplicates["records_checked"] == 40
     assert report.groups["near"] == 1
     assert splits_of(data)["r2"] == splits_of(data)["r9"]
+
+
+# --- Any text survives import and export (property) ----------------------------------------------
+
+ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(ANY_TEXT.filter(str.strip), min_size=1, max_size=4, unique_by=content_hash))
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_any_unicode_text_comes_back_byte_for_byte_after_import_and_export(db, fmt, texts):
+    # Given distinct texts of any kind (newlines, CR, quotes, tabs, backslashes, emoji, formula signs)
+    rows = [{"id": f"r{n}", "text": text} for n, text in enumerate(texts)]
+    source = "\n".join(json.dumps(row) for row in rows).encode()
+    dataset = DatasetFactory()
+    assert import_labeled(dataset=dataset, source=io.BytesIO(source), filename="any.jsonl").ok
+
+    # When exported (tables without formula escaping: the data as stored) and read back
+    data, report = export(dataset, fmt=fmt, escape_formulas=False)
+    if fmt == "jsonl":
+        exported = {row["id"]: row["text"] for row in jsonl(data)}
+    else:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        exported = {row["id"]: row["text"] for row in reader}
+
+    # Then every text is exactly what the file held, and the stored text too
+    assert exported == {row["id"]: row["text"] for row in rows}
+    assert set(Record.objects.filter(dataset=dataset).values_list("text", flat=True)) == set(texts)
+    assert report.rows == len(texts)
