@@ -39,7 +39,7 @@ class JsonLinesReader:
             try:
                 row = loads(line.rstrip())
             except json.JSONDecodeError as exc:
-                yield number, BadRow("", f"invalid JSON: {exc.msg} at column {exc.colno}")
+                yield number, BadRow("", f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
             if type(row) is not dict:
                 yield number, BadRow("", f"the line is a JSON {type(row).__name__}, not an object")
