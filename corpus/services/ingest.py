@@ -1,6 +1,7 @@
 """Importing a file into a dataset: a reader yields rows -> each row is validated and hashed ->
-rows stream through PostgreSQL COPY into a staging table -> one INSERT ... SELECT adds the new
-ones to corpus_record. All in one transaction: any error and nothing of the file is written.
+rows stream through PostgreSQL COPY into a staging table -> INSERT ... SELECT adds the new ones
+to corpus_record, batch by batch in file order, so progress (and a cancel) reaches the writing
+too. All in one transaction: any error or cancel and nothing of the file is written.
 
 Dedupe lives in SQL, not in Python memory, so a million-row file costs the same flat memory as a
 small one: duplicates within the file are dropped with a window over the staging table, and rows
@@ -40,9 +41,22 @@ logger = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 100
 COPY_BATCH_ROWS = 2_000
+# Staged rows per INSERT into corpus_record: a second or two of index upkeep each, so the progress
+# bar moves and a cancel is seen within seconds; a statement per batch costs nothing measurable.
+WRITE_BATCH_ROWS = 20_000
 EMPTY_TEXT_HASH = content_hash("")
 
-Progress = Callable[[int], None]  # bytes read so far
+READING, WRITING = "reading", "writing"
+
+
+class Progress(Protocol):
+    """How far an import is, in two phases. READING: `done` bytes of the file read, of `total`
+    (None when the size is unknown, a pipe). WRITING: `done` of the `total` staged rows written
+    into the dataset (inserted or skipped as duplicates); the last call, done == total, comes when
+    everything is written, just before the commit. It may raise (JobCancelled) to stop the
+    import: the transaction rolls back and nothing of the file stays."""
+
+    def __call__(self, *, phase: str, done: int, total: int | None) -> None: ...
 
 
 def import_limits() -> dict:
@@ -192,16 +206,18 @@ def _json_list(values, field_name: str) -> str:
     return copy_text(text)
 
 
-def refuse_oversized(source: BinaryIO, max_bytes: int) -> None:
-    """Refuse an upload over the limit before reading it, when its size is known."""
+def refuse_oversized(source: BinaryIO, max_bytes: int) -> int | None:
+    """Refuse an upload over the limit before reading it, when its size is known; return that
+    size (what the progress of reading counts up to), or None for a pipe."""
     try:
         position = source.tell()
         size = source.seek(0, 2) - position
         source.seek(position)
     except (AttributeError, OSError, ValueError):
-        return  # a pipe: the counting stream stops at the limit instead
+        return None  # a pipe: the counting stream stops at the limit instead
     if size > max_bytes:
         raise FormatError(f"the file is {size:,} bytes; the upload limit is {max_bytes:,} bytes")
+    return size
 
 
 def read_rows(
@@ -220,8 +236,9 @@ def read_rows(
     """Open the file, detect container, shape and mapping, and return the parsed rows as a stream.
     Raises FormatError when the file cannot be read at all."""
     limits = import_limits()
-    refuse_oversized(source, limits["max_upload_bytes"])
-    stream = open_buffered(source, max_bytes=limits["max_upload_bytes"], on_read=progress)
+    size = refuse_oversized(source, limits["max_upload_bytes"])
+    on_read = None if progress is None else lambda done: progress(phase=READING, done=done, total=size)
+    stream = open_buffered(source, max_bytes=limits["max_upload_bytes"], on_read=on_read)
     head = head_of(stream)
     container = detect_container(filename=filename, head=head, fmt=fmt)
     reader = open_reader(
@@ -356,7 +373,8 @@ def import_records(
     The result counts rows read, inserted and skipped as duplicates; when anything is wrong it
     lists up to 100 errors (file, row or line, field, message) and their total, and nothing was
     written. Labels and predictions in the file are written by `label_writer` in the same
-    transaction; without one they are left out (and counted)."""
+    transaction; without one they are left out (and counted). `progress` hears of the reading,
+    then of the writing, and may stop the import by raising (see Progress)."""
     try:
         result, mapping, location, rows = read_rows(
             source=source,
@@ -378,7 +396,7 @@ def import_records(
         with transaction.atomic(), connection.cursor() as cursor:
             staged = _stage_rows(cursor, dataset=dataset, mapping=mapping, result=result, location=location, rows=rows)
             if result.ok:
-                write_records(staged, label_writer=label_writer)
+                write_records(staged, label_writer=label_writer, progress=progress)
             if not result.ok:
                 raise Rollback
             cursor.execute(f"DROP TABLE IF EXISTS {staged.table}")
@@ -488,7 +506,10 @@ def _report_conflicts(staged: StagedImport, *, field: str, message) -> None:
         staged.result.error_count += found[0][3] - len(found)  # counted beyond the ones listed
 
 
-def write_records(staged: StagedImport, *, label_writer: LabelWriter | None) -> None:
+def write_records(staged: StagedImport, *, label_writer: LabelWriter | None, progress: Progress | None = None) -> None:
+    """Check the staged rows' ids (and labels), then add the new ones to the dataset in batches of
+    file order, telling `progress` after each; labels last. Errors go to staged.result and stop
+    before anything is written."""
     cursor, table, result = staged.cursor, staged.table, staged.result
     dataset_id = staged.dataset.pk
     id_field = staged.mapping.id_field or "id"
@@ -537,27 +558,84 @@ def write_records(staged: StagedImport, *, label_writer: LabelWriter | None) -> 
     )
     if not result.ok:
         return
-    if label_writer is not None and (staged.rows_with_labels or staged.rows_with_predictions):
+    with_labels = staged.rows_with_labels or staged.rows_with_predictions
+    if label_writer is not None and with_labels:
         label_writer.check(staged)
         if not result.ok:
             return
-    elif staged.rows_with_labels or staged.rows_with_predictions:
+    elif with_labels:
         result.rows_with_labels_ignored = max(staged.rows_with_labels, staged.rows_with_predictions)
-    # File order is kept: ids follow the rows, the first of equal texts wins.
+    batches = _plan_batches(cursor, table)
+    staged_rows = sum(rows for _first, _last, rows in batches)
+    if progress is not None:
+        progress(phase=WRITING, done=0, total=staged_rows)
+    repeats = _mark_repeats(cursor, table)
+    written = 0
+    for first_row, last_row, rows in batches:
+        result.inserted += _insert_batch(cursor, table, repeats, dataset_id=dataset_id, rows=(first_row, last_row))
+        written += rows
+        if progress is not None and written < staged_rows:  # the last word comes once labels are written too
+            progress(phase=WRITING, done=written, total=staged_rows)
+    cursor.execute(f"DROP TABLE {repeats}")
+    result.duplicates = result.read - result.inserted
+    if label_writer is not None and with_labels:
+        label_writer.write(staged)
+    if progress is not None:
+        progress(phase=WRITING, done=staged_rows, total=staged_rows)
+
+
+def _plan_batches(cursor, table: str) -> list[tuple[int, int, int]]:
+    """The staged rows cut into batches of WRITE_BATCH_ROWS in file order: (first source row,
+    last source row, rows) of each. Each batch then reads its range through an index."""
+    cursor.execute(f"CREATE INDEX ON {table} (source_row)")
+    cursor.execute(
+        f"""
+        SELECT min(source_row), max(source_row), count(*)
+          FROM (SELECT source_row, (row_number() OVER (ORDER BY source_row) - 1) / %s AS batch
+                  FROM {table}) AS numbered
+         GROUP BY batch ORDER BY batch
+        """,  # noqa: S608
+        [WRITE_BATCH_ROWS],
+    )
+    return cursor.fetchall()
+
+
+def _mark_repeats(cursor, table: str) -> str:
+    """A temporary table of the staged rows whose text an earlier row of the file already has (the
+    first of equal texts wins). They are left out of every batch rather than left to ON CONFLICT,
+    which would also work but spend a record id on each: ids come out exactly as one INSERT of the
+    whole file would give them."""
+    repeats = f"{table}_repeats"
+    cursor.execute(f"CREATE TEMPORARY TABLE {repeats} (source_row integer NOT NULL) ON COMMIT DROP")
+    cursor.execute(
+        f"""
+        INSERT INTO {repeats}
+        SELECT source_row
+          FROM (SELECT source_row, row_number() OVER (PARTITION BY content_hash ORDER BY source_row) AS nth
+                  FROM {table}) AS numbered
+         WHERE nth > 1
+        """  # noqa: S608
+    )
+    cursor.execute(f"CREATE INDEX ON {repeats} (source_row)")
+    cursor.execute(f"ANALYZE {repeats}")
+    return repeats
+
+
+def _insert_batch(cursor, table: str, repeats: str, *, dataset_id: int, rows: tuple[int, int]) -> int:
+    """Insert the staged rows numbered rows[0] to rows[1] that are new to the dataset; return how
+    many. File order is kept: ids follow the rows."""
     cursor.execute(
         f"""
         INSERT INTO corpus_record (dataset_id, text, meta, external_id, content_hash, document_id, position,
                                    page, char_start, char_end, embedding_model, embedding_hash, created_at)
         SELECT %s, text, meta, external_id, content_hash, document_id, position, page, char_start, char_end,
                '', '', now()
-          FROM (SELECT *, row_number() OVER (PARTITION BY content_hash ORDER BY source_row) AS nth FROM {table}) AS s
-         WHERE nth = 1
+          FROM {table} AS s
+         WHERE source_row BETWEEN %s AND %s
+           AND NOT EXISTS (SELECT FROM {repeats} AS r WHERE r.source_row = s.source_row)
          ORDER BY source_row
         ON CONFLICT (dataset_id, content_hash) DO NOTHING
         """,  # noqa: S608
-        [dataset_id],
+        [dataset_id, *rows],
     )
-    result.inserted = cursor.rowcount
-    result.duplicates = result.read - result.inserted
-    if label_writer is not None and (staged.rows_with_labels or staged.rows_with_predictions):
-        label_writer.write(staged)
+    return cursor.rowcount
