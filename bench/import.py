@@ -2,9 +2,9 @@
 
 Generates CSV and JSON Lines files of distinct real texts (WordNet glosses from Debian's
 `wordnet-base`, joined into sentence windows), imports them end to end (parse, validate, hash,
-dedupe, COPY, INSERT) into a fresh dataset of the development database, and imports a sample of
-the same CSV with a plain django-import-export Resource in the same run. Prints rows/s and the
-ratio. `--peak-rows 1000000` also measures the peak RSS of a child process importing a file of
+dedupe, COPY, INSERT) into a fresh dataset of a database of its own (tally_bench_import, dropped
+at the end), and imports a sample of the same CSV with a plain django-import-export Resource in
+the same run. Prints rows/s and the ratio. `--peak-rows 1000000` also measures the peak RSS of a child process importing a file of
 that many rows.
 
     .venv/bin/python bench/import.py [--rows 100000] [--baseline-rows 3000] [--peak-rows 1000000]
@@ -94,10 +94,27 @@ def write_files(folder: Path, rows: int) -> tuple[Path, Path]:
     return csv_path, jsonl_path
 
 
-def setup_django():
-    import django
+BENCH_DATABASE = "tally_bench_import"
 
-    django.setup()
+
+def setup_django(*, child: bool = False) -> Path | None:
+    """A fresh, migrated database of this bench's own on the embedded server (never the
+    development data); the peak-RSS child joins the one its parent made. Returns the socket
+    folder, for dropping the database at the end (None in the child)."""
+    if child:
+        import django
+        from django.conf import settings
+
+        settings.DATABASES["default"]["NAME"] = BENCH_DATABASE
+        django.setup()
+        return None
+    from django.core.management import call_command
+
+    from bench.harness import setup_django as own_database
+
+    socket_dir = own_database(database=BENCH_DATABASE, script="bench/import.py")
+    call_command("migrate", verbosity=0)
+    return socket_dir
 
 
 def peak_rss_mb() -> float:
@@ -180,7 +197,7 @@ def import_export_import(path: Path, rows: int, dataset_name: str) -> float:
 
 def peak_rss_child(path: Path) -> None:
     """Runs in a child: import the file and print the peak RSS of this process in MB."""
-    setup_django()
+    setup_django(child=True)
     elapsed, result, peak_mb = tally_import(path, f"bench import peak {os.getpid()}")
     print(json.dumps({"rows": result.inserted, "seconds": elapsed, "peak_mb": peak_mb}))
 
@@ -196,7 +213,19 @@ def main() -> None:
         peak_rss_child(args.peak_child)
         return
 
-    setup_django()
+    socket_dir = setup_django()
+    try:
+        run(args)
+    finally:
+        from django.db import connections
+
+        from bench.harness import drop_database
+
+        connections.close_all()
+        drop_database(socket_dir, BENCH_DATABASE)
+
+
+def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="tally-bench-") as folder:
         started = time.perf_counter()
         csv_path, jsonl_path = write_files(Path(folder), args.rows)
