@@ -334,18 +334,19 @@ def preview_file(*, source: BinaryIO, filename: str, limit: int = 10, **options)
     """Read only the first `limit` rows: what the upload page shows before anything is written.
     `options` are those of import_records (fmt, text_field, id_field, label_field, ...)."""
     try:
-        result, _mapping, location, rows = read_rows(source=source, filename=filename, **options)
+        result, mapping, location, rows = read_rows(source=source, filename=filename, **options)
     except FormatError as exc:
         result = ImportResult(filename=filename)
         result.add_error(exc.location, exc.field, exc.message)
         return Preview(result, [])
+    max_chars = import_limits()["max_field_chars"]
     shown = []
     try:
         for number, row in itertools.islice(rows, limit):
-            if type(row) is RowProblem:
-                shown.append(
-                    PreviewRow(location(number), None, RowError(filename, location(number), row.field, row.message))
-                )
+            problem = row if type(row) is RowProblem else _problem_of(row, mapping, max_chars)
+            if problem is not None:
+                error = RowError(filename, location(number), problem.field, problem.message)
+                shown.append(PreviewRow(location(number), None, error))
             else:
                 shown.append(PreviewRow(location(number), row, None))
     except FormatError as exc:
@@ -424,9 +425,9 @@ def import_records(
     return result
 
 
-def _copy_line(number: int, row: ParsedRow, staged: StagedImport, max_chars: int) -> str:
-    """The row as a line of COPY text, or RowProblem naming the field that is wrong."""
-    mapping = staged.mapping
+def checked_fields(row: ParsedRow, mapping: Mapping, max_chars: int) -> tuple[str, str]:
+    """The row's content hash and meta as JSON, or RowProblem naming the field the import would
+    refuse. The upload page's preview asks too, so a row it shows as fine is one that imports."""
     text = row.text
     if len(text) > max_chars:
         raise RowProblem(mapping.text_field, f"the text is {len(text):,} characters; the limit is {max_chars:,}")
@@ -435,14 +436,29 @@ def _copy_line(number: int, row: ParsedRow, staged: StagedImport, max_chars: int
     digest = content_hash(text)
     if digest == EMPTY_TEXT_HASH:
         raise RowProblem(mapping.text_field, "the text is empty")
-    external_id = row.external_id
-    if "\x00" in external_id:
+    if "\x00" in row.external_id:
         raise RowProblem(mapping.id_field or "id", "contains a NUL byte")
     meta = meta_json(row.meta) if row.meta else "{}"
     if len(meta) > max_chars:
         raise RowProblem("meta", f"the other fields add up to {len(meta):,} characters; the limit is {max_chars:,}")
     if "\\u0000" in meta:  # JSON's spelling of NUL, which PostgreSQL's jsonb refuses
         raise RowProblem(next((k for k, v in row.meta.items() if "\x00" in str(v)), "meta"), "contains a NUL byte")
+    return digest, meta
+
+
+def _problem_of(row: ParsedRow, mapping: Mapping, max_chars: int) -> RowProblem | None:
+    try:
+        checked_fields(row, mapping, max_chars)
+    except RowProblem as problem:
+        return problem
+    return None
+
+
+def _copy_line(number: int, row: ParsedRow, staged: StagedImport, max_chars: int) -> str:
+    """The row as a line of COPY text, or RowProblem naming the field that is wrong."""
+    mapping = staged.mapping
+    digest, meta = checked_fields(row, mapping, max_chars)
+    text, external_id = row.text, row.external_id
     labels = predictions = "\\N"
     if row.labels is not None:
         labels = _json_list(row.labels, mapping.label_field or "label")

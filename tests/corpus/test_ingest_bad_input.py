@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus.models import Record
-from corpus.services.ingest import import_records
+from corpus.services.ingest import import_records, preview_file
 from tests.factories import DatasetFactory, RecordFactory
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -260,3 +260,16 @@ def test_any_unicode_text_comes_back_exactly_through_csv(db, text):
 
     assert result.ok, result.errors
     assert Record.objects.get(dataset=dataset).text == text
+
+
+def test_the_preview_marks_the_rows_the_import_would_refuse(db):
+    source = b"id,text\na1,Fine.\na2,\na3,   \na4,Fine too.\n"
+
+    preview = preview_file(source=io.BytesIO(source), filename="mixed.csv")
+
+    assert [(row.location, row.problem and str(row.problem)) for row in preview.rows] == [
+        ("row 2", None),
+        ("row 3", "mixed.csv, row 3, field “text”: the text is empty"),
+        ("row 4", "mixed.csv, row 4, field “text”: the text is empty"),
+        ("row 5", None),
+    ]
