@@ -63,16 +63,22 @@ class UploadForm(forms.Form):
         return file
 
 
+COLUMN_CHOICES = {"list": "import-columns", "autocomplete": "off"}
+
+
 class MappingForm(forms.Form):
     token = forms.CharField(widget=forms.HiddenInput)
     format = forms.ChoiceField(label=_("Format"), choices=_FORMATS, required=False, widget=UnfoldAdminSelectWidget)
     encoding = forms.CharField(label=_("Encoding"), required=False, max_length=40, widget=UnfoldAdminTextInputWidget)
+    # The three column names offer the file's own columns (a <datalist> under the form).
     text_field = forms.CharField(
-        label=_("Text field"), required=False, max_length=200, widget=UnfoldAdminTextInputWidget
+        label=_("Text field"), required=False, max_length=200, widget=UnfoldAdminTextInputWidget(COLUMN_CHOICES)
     )
-    id_field = forms.CharField(label=_("Id field"), required=False, max_length=200, widget=UnfoldAdminTextInputWidget)
+    id_field = forms.CharField(
+        label=_("Id field"), required=False, max_length=200, widget=UnfoldAdminTextInputWidget(COLUMN_CHOICES)
+    )
     label_field = forms.CharField(
-        label=_("Label field"), required=False, max_length=200, widget=UnfoldAdminTextInputWidget
+        label=_("Label field"), required=False, max_length=200, widget=UnfoldAdminTextInputWidget(COLUMN_CHOICES)
     )
     label_names = forms.CharField(
         label=_("Label names"),

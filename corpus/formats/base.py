@@ -32,11 +32,14 @@ class FormatError(Exception):
     """The file cannot be read any further (not the encoding claimed, not a valid XLSX, a
     header without the text column...)."""
 
-    def __init__(self, message: str, *, location: str = "file", field: str = "") -> None:
+    def __init__(
+        self, message: str, *, location: str = "file", field: str = "", columns: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
         self.field = field
+        self.columns = columns or []  # the file's columns, when known: the page offers them to pick from
 
 
 class Reader(Protocol):

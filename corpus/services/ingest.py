@@ -284,6 +284,7 @@ def read_rows(
             "no text field found (looked for: text, content, sentence, body); name the one to use"
             + (f"; the columns are: {', '.join(keys)}" if keys else ""),
             location="row 1" if reader.columns is not None else "file",
+            columns=keys,
         )
     if reader.columns is not None:
         for role, name in (("text", mapping.text_field), ("id", mapping.id_field), ("label", mapping.label_field)):
@@ -292,6 +293,7 @@ def read_rows(
                     f"there is no {role} column “{name}”; the columns are: {', '.join(reader.columns)}",
                     location="row 1",
                     field=name,
+                    columns=reader.columns,
                 )
     result.shape = shape
     result.columns = list(keys)
@@ -336,7 +338,7 @@ def preview_file(*, source: BinaryIO, filename: str, limit: int = 10, **options)
     try:
         result, mapping, location, rows = read_rows(source=source, filename=filename, **options)
     except FormatError as exc:
-        result = ImportResult(filename=filename)
+        result = ImportResult(filename=filename, columns=list(exc.columns))
         result.add_error(exc.location, exc.field, exc.message)
         return Preview(result, [])
     max_chars = import_limits()["max_field_chars"]

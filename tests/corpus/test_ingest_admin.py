@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -89,6 +90,10 @@ def test_mapping_chosen_on_the_preview_is_used(data_lead):
     data = b"message,ref\nThe chosen column,A7\n"
     preview = upload(data_lead.client, data_lead.dataset, "custom.csv", data)
     assert "no text field found" in preview.content.decode()
+    # the column boxes offer the file's columns
+    page = BeautifulSoup(preview.content, "html.parser")
+    assert [option["value"] for option in page.select("datalist#import-columns option")] == ["message", "ref"]
+    assert page.select_one("input[name=text_field]")["list"] == "import-columns"
 
     data_lead.client.post(
         import_url(data_lead.dataset),
