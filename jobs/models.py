@@ -72,6 +72,9 @@ class Job(models.Model):
     enqueued_at = models.DateTimeField(
         null=True, blank=True, help_text="When the queue last accepted its id; empty while the queue was unavailable."
     )
+    enqueue_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the queue last refused its id (broker down); empty once it took it."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
@@ -111,12 +114,7 @@ class Job(models.Model):
     @property
     def is_waiting_for_queue(self) -> bool:
         """Queued, but the broker refused its id (down): the sweeper sends it when it is back."""
-        return (
-            self.status == self.Status.QUEUED
-            and self.enqueued_at is None
-            and bool(self.log)
-            and self.log[-1].get("message", "").startswith(QUEUE_UNAVAILABLE)
-        )
+        return self.status == self.Status.QUEUED and self.enqueued_at is None and self.enqueue_failed_at is not None
 
     @property
     def is_stoppable(self) -> bool:

@@ -34,10 +34,12 @@ def dispatch_job(*, job: Job) -> bool:
         enqueue(job.pk)
     except QueueUnavailable as error:
         logger.warning("job %s: could not enqueue (%s); the sweeper will retry", job.pk, error)
+        job.enqueue_failed_at = timezone.now()
+        Job.objects.filter(pk=job.pk).update(enqueue_failed_at=job.enqueue_failed_at)
         job.add_log(f"{QUEUE_UNAVAILABLE}: {error}")
         return False
-    job.enqueued_at = timezone.now()
-    Job.objects.filter(pk=job.pk).update(enqueued_at=job.enqueued_at)
+    job.enqueued_at, job.enqueue_failed_at = timezone.now(), None
+    Job.objects.filter(pk=job.pk).update(enqueued_at=job.enqueued_at, enqueue_failed_at=None)
     return True
 
 

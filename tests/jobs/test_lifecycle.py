@@ -11,7 +11,7 @@ from corpus.services import embed as embed_service
 from jobs.models import LOG_LIMIT, Job, JobCancelled, JobSuperseded
 from jobs.queues import QueueUnavailable
 from jobs.runner import run_job
-from jobs.services import QUEUE_UNAVAILABLE, cancel_job, retry_job, start_job, sweep_jobs
+from jobs.services import QUEUE_UNAVAILABLE, cancel_job, dispatch_job, retry_job, start_job, sweep_jobs
 from tests.factories import DatasetFactory, JobFactory, RecordFactory
 
 
@@ -227,6 +227,17 @@ def test_with_the_queue_down_a_started_job_stays_queued_and_says_so(
     assert job.enqueued_at is None
     assert QUEUE_UNAVAILABLE in job.log[-1]["message"]
     assert "Connection refused" in job.log[-1]["message"]
+    assert job.is_waiting_for_queue
+    # and it still says so after something else was logged (the flag is a field, not the last line)
+    job.add_log("someone looked at it")
+    job.refresh_from_db()
+    assert job.is_waiting_for_queue
+
+    # When the queue takes it after all, it is no longer waiting
+    monkeypatch.setattr("jobs.services.enqueue", lambda job_id: None)
+    assert dispatch_job(job=job)
+    job.refresh_from_db()
+    assert not job.is_waiting_for_queue and job.enqueue_failed_at is None and job.enqueued_at is not None
 
 
 def test_sweeper_sends_a_job_the_queue_refused_once_the_queue_is_back(dataset_of_50, monkeypatch, settings):
