@@ -32,15 +32,19 @@ else:
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import secrets  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-from urllib.parse import quote, urlencode  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
 
-from bench.harness import demo_texts, drop_database, free_port, percentile, setup_django  # noqa: E402
+from bench.harness import (  # noqa: E402
+    PROXY_HEADERS,
+    Gunicorn,
+    demo_texts,
+    drop_database,
+    insert_distinct_records,
+    percentile,
+    setup_django,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -54,9 +58,6 @@ BASELINE_PATH = "/api/v1/me"
 
 
 # --- Data ------------------------------------------------------------------------------------
-
-
-TRIGRAM_INDEX = "CREATE INDEX record_text_trgm ON corpus_record USING gin ((upper(text)) gin_trgm_ops)"
 
 
 def create_dataset(*, records: int) -> tuple[int, str]:
@@ -82,30 +83,8 @@ def create_dataset(*, records: int) -> tuple[int, str]:
     Membership.objects.create(dataset=dataset, user=reader)
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        # Building the trigram index once after the insert is several times faster than keeping
-        # it up to date row by row.
-        cursor.execute("DROP INDEX record_text_trgm")
-        # Past the demo file's texts, copies with a suffix: every text distinct, as dedupe demands.
-        # The hash is corpus.text.content_hash's (NFC, whitespace collapsed, sha256) in SQL.
-        cursor.execute(
-            r"""
-            INSERT INTO corpus_record
-                (dataset_id, text, meta, external_id, content_hash, embedding_model, embedding_hash, created_at)
-            SELECT %(dataset)s, x.text, '{"source": "WordNet 3.0 (bench copy)"}'::jsonb, 'bench-' || x.i,
-                   encode(sha256(convert_to(btrim(regexp_replace(normalize(x.text, NFC), '\s+', ' ', 'g')),
-                                            'UTF8')), 'hex'),
-                   '', '', now()
-            FROM (
-                SELECT i, CASE WHEN i < %(count)s THEN t.text ELSE t.text || ' (copy ' || i / %(count)s || ')' END
-                FROM generate_series(0, %(records)s - 1) AS i
-                JOIN unnest(%(texts)s::text[]) WITH ORDINALITY AS t (text, n) ON t.n = 1 + i %% %(count)s
-            ) AS x (i, text)
-            ORDER BY x.i
-            """,
-            {"dataset": dataset.pk, "records": records, "texts": texts, "count": len(texts)},
-        )
+        insert_distinct_records(cursor, dataset_id=dataset.pk, records=records, texts=texts)
         print(f"  {records:,} records inserted in {time.perf_counter() - started:.0f} s")
-        cursor.execute(TRIGRAM_INDEX)
     started = time.perf_counter()
     prepare_queue(schema=schema)
     with connection.cursor() as cursor:
@@ -145,72 +124,17 @@ def deep_cursor(dataset_id: int, records: int) -> tuple[str, int]:
 # --- The server ------------------------------------------------------------------------------
 
 
-class Server:
-    """gunicorn serving config.wsgi, as in production (see bench/queue.py for the settings)."""
+class Server(Gunicorn):
+    """gunicorn serving the API; the access log gives each tagged request's worker time."""
 
     def __init__(self, *, socket_dir: Path, workers: int) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="tally-bench-api-"))
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.workers = workers
-        self.process: subprocess.Popen | None = None
-        self.log = self.folder / "gunicorn.log"
-        self.access_log = self.folder / "access.log"
-        self.env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY"}}
-        self.env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "config.settings",
-                "ENV_FILE": str(self.folder / "no.env"),  # never a developer's .env (DEBUG=1)
-                "DEBUG": "0",
-                "SECRET_KEY": secrets.token_urlsafe(50),
-                "ALLOWED_HOSTS": "127.0.0.1",
-                "SECURE_SSL_REDIRECT": "0",  # the bench plays the TLS-terminating proxy
-                "DATABASE_URL": f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{BENCH_DATABASE}",
-                "DATA_DIR": str(self.folder),
-                "TASK_QUEUE": "immediate",
-                "INFERENCE_BACKEND": "fake",
-                "LOG_LEVEL": "WARNING",
-                "HF_HUB_OFFLINE": "1",
-            }
+        super().__init__(
+            socket_dir=socket_dir,
+            database=BENCH_DATABASE,
+            ready_path="/api/v1/openapi.json",
+            access_format="%(m)s|%(U)s|%(q)s|%(s)s|%(D)s",
+            workers=workers,
         )
-
-    def start(self) -> None:
-        python = Path(sys.executable)
-        subprocess.run(
-            [str(python), "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
-        )
-        command = [
-            str(python.parent / "gunicorn"),
-            "config.wsgi",
-            f"--bind=127.0.0.1:{self.port}",
-            f"--workers={self.workers}",
-            f"--error-logfile={self.log}",
-            "--log-level=warning",
-            "--graceful-timeout=5",
-            # The worker's own time per request (microseconds), without the listen queue or client.
-            f"--access-logfile={self.access_log}",
-            "--access-logformat=%(m)s|%(U)s|%(q)s|%(s)s|%(D)s",
-        ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self._wait_until_up()
-
-    def _wait_until_up(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/api/v1/openapi.json", headers=PROXY).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer within 60 s:\n{self.log_tail()}")
 
     def worker_ms(self) -> dict[str, list[float]]:
         """Worker time (ms) of each kind of request, from the access log."""
@@ -221,24 +145,6 @@ class Server:
                 kind = query.split("bench=")[1].split("&")[0]
                 times.setdefault(kind, []).append(int(micros) / 1000)
         return times
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-PROXY = {"X-Forwarded-Proto": "https"}  # what a TLS-terminating proxy passes on
 
 
 # --- Measuring -------------------------------------------------------------------------------
@@ -261,7 +167,7 @@ def measure(server: Server, token: str, paths: dict[str, str], *, rounds: int) -
     """One client, round after round, each kind once per round (so noise falls on all alike)."""
     import httpx
 
-    headers = {**PROXY, "Authorization": f"Bearer {token}"}
+    headers = {**PROXY_HEADERS, "Authorization": f"Bearer {token}"}
     timings: dict[str, list[float]] = {kind: [] for kind in paths}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
         for kind, path in paths.items():  # the answers are what they should be

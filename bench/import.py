@@ -4,8 +4,8 @@ Generates CSV and JSON Lines files of distinct real texts (WordNet glosses from 
 `wordnet-base`, joined into sentence windows), imports them end to end (parse, validate, hash,
 dedupe, COPY, INSERT) into a fresh dataset of a database of its own (tally_bench_import, dropped
 at the end), and imports a sample of the same CSV with a plain django-import-export Resource in
-the same run. Prints rows/s and the ratio. `--peak-rows 1000000` also measures the peak RSS of a child process importing a file of
-that many rows.
+the same run. Prints rows/s and the ratio. `--peak-rows 1000000` also measures the peak RSS of a
+child process importing a file of that many rows.
 
     .venv/bin/python bench/import.py [--rows 100000] [--baseline-rows 3000] [--peak-rows 1000000]
 """

@@ -41,17 +41,20 @@ import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
-import secrets  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from urllib.parse import quote  # noqa: E402
 
-from bench.harness import demo_texts, drop_database, free_port, percentile, setup_django  # noqa: E402
+from bench.harness import (  # noqa: E402
+    PROXY_HEADERS,
+    Gunicorn,
+    demo_texts,
+    drop_database,
+    insert_distinct_records,
+    percentile,
+    setup_django,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -82,9 +85,6 @@ def create_annotators(count: int) -> list:
     return users
 
 
-TRIGRAM_INDEX = "CREATE INDEX record_text_trgm ON corpus_record USING gin ((upper(text)) gin_trgm_ops)"
-
-
 def create_dataset(*, records: int, overlap: int, texts: list[str], members: list):
     """A dataset of `records` distinct real texts (one INSERT … SELECT), its single-label schema
     with the demo's 8 labels, and `members`. Returns the schema and its label ids."""
@@ -103,29 +103,7 @@ def create_dataset(*, records: int, overlap: int, texts: list[str], members: lis
     )
     Membership.objects.bulk_create(Membership(dataset=dataset, user=user) for user in members)
     with connection.cursor() as cursor:
-        # Building the trigram index once after the insert is several times faster than keeping
-        # it up to date row by row.
-        cursor.execute("DROP INDEX record_text_trgm")
-        # Past the demo file's texts, copies with a suffix: every text distinct, as dedupe demands.
-        # The hash is corpus.text.content_hash's (NFC, whitespace collapsed, sha256) in SQL.
-        cursor.execute(
-            r"""
-            INSERT INTO corpus_record
-                (dataset_id, text, meta, external_id, content_hash, embedding_model, embedding_hash, created_at)
-            SELECT %(dataset)s, x.text, '{"source": "WordNet 3.0 (bench copy)"}'::jsonb, 'bench-' || x.i,
-                   encode(sha256(convert_to(btrim(regexp_replace(normalize(x.text, NFC), '\s+', ' ', 'g')),
-                                            'UTF8')), 'hex'),
-                   '', '', now()
-            FROM (
-                SELECT i, CASE WHEN i < %(count)s THEN t.text ELSE t.text || ' (copy ' || i / %(count)s || ')' END
-                FROM generate_series(0, %(records)s - 1) AS i
-                JOIN unnest(%(texts)s::text[]) WITH ORDINALITY AS t (text, n) ON t.n = 1 + i %% %(count)s
-            ) AS x (i, text)
-            ORDER BY x.i
-            """,
-            {"dataset": dataset.pk, "records": records, "texts": texts, "count": len(texts)},
-        )
-        cursor.execute(TRIGRAM_INDEX)
+        insert_distinct_records(cursor, dataset_id=dataset.pk, records=records, texts=texts)
     prepare_queue(schema=schema)  # the annotate screen does it too; here it stays out of the timings
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE corpus_record, labeling_recordstate, labeling_assignment, labeling_annotation")
@@ -135,85 +113,19 @@ def create_dataset(*, records: int, overlap: int, texts: list[str], members: lis
 # --- The server ------------------------------------------------------------------------------
 
 
-def production_environment(*, socket_dir: Path, data_dir: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "ENV_FILE": str(data_dir / "no.env"),  # never a developer's .env (DEBUG=1)
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "127.0.0.1",
-            # The bench plays the TLS-terminating proxy: plain HTTP to gunicorn with
-            # X-Forwarded-Proto, so no redirect, and HSTS, secure cookies and CSRF as in production.
-            "SECURE_SSL_REDIRECT": "0",
-            "DATABASE_URL": f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{BENCH_DATABASE}",
-            "DATA_DIR": str(data_dir),
-            "TASK_QUEUE": "immediate",
-            "INFERENCE_BACKEND": "fake",
-            "LOG_LEVEL": "WARNING",
-            "HF_HUB_OFFLINE": "1",
-        }
-    )
-    return env
-
-
-class Server:
-    """gunicorn serving config.wsgi, as in production."""
+class Server(Gunicorn):
+    """gunicorn serving the annotate screen; the access log gives each save's worker time."""
 
     def __init__(self, *, socket_dir: Path, workers: int, worker_class: str, threads: int) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="tally-bench-queue-"))
-        self.env = production_environment(socket_dir=socket_dir, data_dir=self.folder)
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.workers, self.worker_class, self.threads = workers, worker_class, threads
-        self.process: subprocess.Popen | None = None
-        self.log = self.folder / "gunicorn.log"
-        self.access_log = self.folder / "access.log"
-
-    def start(self) -> None:
-        python = Path(sys.executable)
-        # DEBUG off serves hashed static files from a manifest: collect them as a deploy would.
-        subprocess.run(
-            [str(python), "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
+        super().__init__(
+            socket_dir=socket_dir,
+            database=BENCH_DATABASE,
+            ready_path="/admin/login/",
+            access_format="%(m)s %(U)s %(s)s %(D)s",
+            workers=workers,
+            worker_class=worker_class,
+            threads=threads,
         )
-        command = [
-            str(python.parent / "gunicorn"),
-            "config.wsgi",
-            f"--bind=127.0.0.1:{self.port}",
-            f"--workers={self.workers}",
-            f"--worker-class={self.worker_class}",
-            f"--error-logfile={self.log}",
-            "--log-level=warning",
-            "--graceful-timeout=5",  # the bench's own requests are all it would wait for
-            # The worker's own time per request (%(D)s, microseconds): the server's share of what
-            # the clients measure, without the wait in the listen queue or the client's.
-            f"--access-logfile={self.access_log}",
-            "--access-logformat=%(m)s %(U)s %(s)s %(D)s",
-        ]
-        if self.worker_class == "gthread":
-            command.append(f"--threads={self.threads}")
-        # Its own session: a Ctrl-C reaches this script, which stops gunicorn in order.
-        with self.log.open("ab") as log:  # Django's own log lines (stderr) go with gunicorn's
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self._wait_until_up()
-
-    def _wait_until_up(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/admin/login/", headers=proxy_headers(self.port)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer within 60 s:\n{self.log_tail()}")
 
     def access_log_size(self) -> int:
         return self.access_log.stat().st_size if self.access_log.exists() else 0
@@ -233,32 +145,13 @@ class Server:
                     times["baseline"].append(int(micros) / 1000)
         return times
 
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # gunicorn and its workers (their own group)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def describe(self) -> str:
-        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
-        return f"gunicorn {self.workers} {self.worker_class} workers{threads}, DEBUG off"
-
 
 # --- The annotators --------------------------------------------------------------------------
 
 
 def proxy_headers(port: int) -> dict[str, str]:
     """What a TLS-terminating proxy in front of gunicorn passes on (settings' SECURE_PROXY_SSL_HEADER)."""
-    return {"X-Forwarded-Proto": "https", "Origin": f"https://127.0.0.1:{port}"}
+    return {**PROXY_HEADERS, "Origin": f"https://127.0.0.1:{port}"}
 
 
 def over_the_proxy_hop(client):
