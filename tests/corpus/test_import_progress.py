@@ -152,30 +152,23 @@ def test_an_id_conflict_in_a_late_batch_is_reported_before_anything_is_written(d
     assert stored(dataset) == [("old", "Already here")]
 
 
-def test_a_cancel_between_batches_rolls_back_what_was_written(db, monkeypatch):
-    # Given an import asked to stop once its first batch is written
+@pytest.mark.parametrize(
+    ("cancel_after_rows", "records_seen"),
+    [(3, 4), (11, 9)],  # after the first batch of 3; after the last batch (the final report)
+    ids=["after the first batch", "after the last batch"],
+)
+def test_a_cancel_while_writing_rolls_back_what_was_written(db, monkeypatch, cancel_after_rows, records_seen):
+    # Given an import in batches of 3, asked to stop once `cancel_after_rows` rows are written
     monkeypatch.setattr(ingest, "WRITE_BATCH_ROWS", 3)
     dataset = dataset_with_one_record()
-    progress = Recorder(cancel_at=(WRITING, 3), dataset=dataset)
+    progress = Recorder(cancel_at=(WRITING, cancel_after_rows), dataset=dataset)
 
     # When it runs
     with pytest.raises(JobCancelled):
         import_records(dataset=dataset, source=io.BytesIO(csv_of(TEXTS)), filename="t.csv", progress=progress)
 
-    # Then the first batch had been written, and nothing of it stays
-    assert progress.records_seen_at_cancel == 4
-    assert stored(dataset) == [("old", "Already here")]
-
-
-def test_a_cancel_after_the_last_batch_still_rolls_back(db, monkeypatch):
-    monkeypatch.setattr(ingest, "WRITE_BATCH_ROWS", 3)
-    dataset = dataset_with_one_record()
-    progress = Recorder(cancel_at=(WRITING, 11), dataset=dataset)
-
-    with pytest.raises(JobCancelled):
-        import_records(dataset=dataset, source=io.BytesIO(csv_of(TEXTS)), filename="t.csv", progress=progress)
-
-    assert progress.records_seen_at_cancel == 9
+    # Then what it had written by then (the old record and its own rows) is rolled back
+    assert progress.records_seen_at_cancel == records_seen
     assert stored(dataset) == [("old", "Already here")]
 
 
