@@ -4,8 +4,9 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ORDER_VAR
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db import transaction
 from django.db.models import (
     BooleanField,
@@ -21,13 +22,15 @@ from django.db.models import (
     When,
 )
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
+from import_export.results import RowResult
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import DropdownFilter
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
@@ -40,17 +43,18 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminS
 from config.admin_base import ScopedModelAdmin, VisibleRelatedFilter, action_form_page
 from corpus.admin import DatasetAdmin, RecordAdmin
 from corpus.inference import configured_embedder
-from corpus.models import Dataset, Membership, Record
+from corpus.models import Dataset, Record
 from corpus.services.embed import MAX_SELECTED_RECORDS
 from corpus.services.search import search_similar
 from inference_client import InferenceError
 from labeling.models import Annotation, ClassifierVersion, Label, LabelEvent, LabelSchema, Prediction, RecordState
-from labeling.resources import LabelResource, LabelSchemaResource
+from labeling.resources import LabelResource, LabelSchemaResource, TeamMemberResource
 from labeling.roles import Role, role_of
 from labeling.services import review as review_service
 from labeling.services.annotate import LabelingError, resettle_dataset
 from labeling.services.classify import start_classification, start_training
 from labeling.services.labels import label_usage, rename_label
+from labeling.services.team import assign_role_and_datasets
 from labeling.views.export import DatasetExportMixin, RecordExportMixin
 
 
@@ -97,6 +101,36 @@ class SmallTableImportExportMixin(ImportExportModelAdmin):
 
     def get_resource_kwargs(self, request, *args, **kwargs):
         return {**super().get_resource_kwargs(request, *args, **kwargs), "user": request.user}
+
+    def get_import_data_kwargs(self, **kwargs):
+        # The preview refuses a file with a bad row, but the data may change before "Confirm
+        # import" (a dataset removed, a username taken): the confirmed import then writes nothing
+        # either, instead of django-import-export's default of writing the rows that still pass.
+        return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            messages.error(
+                request,
+                _("Nothing was imported: %(problems)s") % {"problems": "; ".join(import_problems(result))},
+            )
+            return HttpResponseRedirect(reverse("admin:{}_{}_import".format(*self.get_model_info())))
+        return super().process_result(result, request)
+
+
+def import_problems(result) -> list[str]:
+    """Each problem of a refused import as one line that names the row and, where there is one,
+    the field."""
+    problems = [str(error.error) for error in result.base_errors]
+    for row in result.invalid_rows:
+        for field, field_messages in row.error_dict.items():
+            where = _("row %(row)s") % {"row": row.number}
+            if field != NON_FIELD_ERRORS:
+                where = _("row %(row)s, %(field)s") % {"row": row.number, "field": field}
+            problems.extend(f"{where}: {message}" for message in field_messages)
+    for number, errors in result.row_errors():
+        problems.extend(_("row %(row)s: %(message)s") % {"row": number, "message": error.error} for error in errors)
+    return problems
 
 
 @admin.register(LabelSchema)
@@ -917,18 +951,22 @@ class TeamMemberFieldsMixin(forms.Form):
         if self.instance.pk:
             self.fields["role"].initial = role_of(self.instance) or ""
             self.fields["datasets"].initial = list(self.instance.datasets.values_list("pk", flat=True))
+        if "password" in self.fields and not self.instance.has_usable_password():
+            # Someone imported from a file: they cannot sign in until somebody gives them a password.
+            self.fields["password"].help_text = format_html(
+                '{} <a href="../password/" class="text-primary-600 dark:text-primary-500">{}</a>.',
+                _("No password yet: this person cannot sign in until one is set with"),
+                _("this form"),
+            )
 
     def save_team_fields(self, user: User) -> None:
-        role = self.cleaned_data.get("role")
-        user.groups.remove(*Group.objects.filter(name__in=Role.values))
-        if role:
-            user.groups.add(Group.objects.get(name=role))
         # Only the datasets the editor can see are touched: others' memberships stay as they are.
-        editable = set(self.fields["datasets"].queryset.values_list("pk", flat=True))
-        chosen = {dataset.pk for dataset in self.cleaned_data.get("datasets", [])}
-        Membership.objects.filter(user=user, dataset_id__in=editable - chosen).delete()
-        for dataset_id in chosen - set(user.datasets.values_list("pk", flat=True)):
-            Membership.objects.create(user=user, dataset_id=dataset_id)
+        assign_role_and_datasets(
+            person=user,
+            role=self.cleaned_data.get("role") or "",
+            datasets=self.cleaned_data.get("datasets", []),
+            editable=self.fields["datasets"].queryset,
+        )
 
 
 class TeamMemberCreationForm(TeamMemberFieldsMixin, UserCreationForm):
@@ -945,7 +983,8 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ScopedModelAdmin):
+class UserAdmin(BaseUserAdmin, ScopedModelAdmin, SmallTableImportExportMixin):
+    resource_classes = [TeamMemberResource]  # people by username, role and datasets
     form = TeamMemberChangeForm
     add_form = TeamMemberCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -970,10 +1009,10 @@ class UserAdmin(BaseUserAdmin, ScopedModelAdmin):
         role_fields = (_("Role and datasets"), {"fields": ["role", "datasets"]})
         if request.user.is_superuser:
             return [*super().get_fieldsets(request, obj), role_fields]
-        return [
-            (None, {"fields": ["username", "first_name", "last_name", "email", "is_active"]}),
-            role_fields,
-        ]
+        account = ["username", "first_name", "last_name", "email", "is_active"]
+        if not obj.has_usable_password():
+            account.append("password")  # with its link to the form that sets the first one
+        return [(None, {"fields": account}), role_fields]
 
     def get_form(self, request, obj=None, **kwargs):
         form_class = super().get_form(request, obj, **kwargs)
@@ -996,10 +1035,56 @@ class UserAdmin(BaseUserAdmin, ScopedModelAdmin):
         form.save_team_fields(form.instance)
 
     def user_change_password(self, request, id, form_url=""):
-        if not request.user.is_superuser:
-            # A data lead setting a colleague's password would be an account takeover.
-            raise PermissionDenied
-        return super().user_change_password(request, id, form_url)
+        if request.user.is_superuser:
+            return super().user_change_password(request, id, form_url)
+        with transaction.atomic():
+            person = self.get_object(request, unquote(id))  # None (404) for an administrator
+            if person is not None and self._has_usable_password_locked(person):
+                # A data lead changing a colleague's password would be an account takeover; the
+                # first password of an account that has none (one they imported) is theirs to give.
+                raise PermissionDenied
+            return super().user_change_password(request, id, form_url)
+
+    @staticmethod
+    def _has_usable_password_locked(person: User) -> bool:
+        # Locked until the form is saved: two data leads giving the first password at once must
+        # not both succeed, the second would be changing an existing password.
+        password = User.objects.select_for_update().values_list("password", flat=True).get(pk=person.pk)
+        return is_password_usable(password)
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        newcomers = context["result"].totals[RowResult.IMPORT_TYPE_NEW] if "confirm_form" in context else 0
+        if newcomers:
+            messages.warning(
+                request,
+                ngettext(
+                    "%(n)s new person will have no password and cannot sign in until one is set on "
+                    "their page after the import.",
+                    "%(n)s new people will have no password and cannot sign in until one is set on "
+                    "each person's page after the import.",
+                    newcomers,
+                )
+                % {"n": newcomers},
+            )
+        return response
+
+    def add_success_message(self, result, request):
+        super().add_success_message(result, request)
+        newcomers = [row for row in result.valid_rows() if row.import_type == RowResult.IMPORT_TYPE_NEW]
+        if newcomers:
+            links = format_html_join(
+                ", ",
+                '<a class="text-primary-600" href="{}">{}</a>',
+                (
+                    (reverse("admin:auth_user_password_change", args=[row.object_id]), row.object_repr)
+                    for row in newcomers
+                ),
+            )
+            messages.warning(
+                request, format_html("{} {}", _("No password yet, so no sign-in: set a first password for"), links)
+            )
 
     @display(description=_("Name"))
     def full_name(self, obj: User) -> str:

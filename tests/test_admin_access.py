@@ -5,6 +5,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
+from import_export.admin import ImportMixin
 
 from api.models import ApiToken
 from api.tokens import create_token
@@ -128,6 +129,23 @@ EXPECTED = {
 }
 
 
+# The import/export buttons (django-import-export): model -> role -> (import page, export page).
+# Importing needs the "add" permission, exporting the "view" one (settings.IMPORT_EXPORT_*_CODE).
+LABEL_SETS = {"annotator": (403, 200), "reviewer": (403, 200), "data_lead": (200, 200), "ml_engineer": (403, 200)}
+IMPORT_EXPORT = {
+    LabelSchema: {**LABEL_SETS, "admin": (200, 200)},
+    Label: {**LABEL_SETS, "admin": (200, 200)},
+    # People: only those who manage the team; nobody else learns the team's names and e-mails.
+    User: {
+        "annotator": (403, 403),
+        "reviewer": (403, 403),
+        "data_lead": (200, 200),
+        "ml_engineer": (403, 403),
+        "admin": (200, 200),
+    },
+}
+
+
 def objects_for(model, persona):  # noqa: PLR0912 (one branch per registered model)
     """(an object inside the persona's reach, one outside it)."""
     inside, outside = persona.dataset, persona.other_dataset
@@ -200,3 +218,25 @@ def test_admin_pages_answer_by_role(db, model, role):
         assert statuses == EXPECTED[model][role], (
             f"{role} on {model.__name__}: {dict(zip(urls, statuses, strict=False))}"
         )
+
+
+def test_every_import_export_admin_has_expectations():
+    registry = admin.site._registry
+    with_buttons = {model for model, model_admin in registry.items() if isinstance(model_admin, ImportMixin)}
+
+    assert with_buttons == set(IMPORT_EXPORT)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("model", list(IMPORT_EXPORT), ids=lambda m: m.__name__)
+def test_import_and_export_pages_answer_by_role(db, model, role):
+    persona = make_persona(role)
+    info = (model._meta.app_label, model._meta.model_name)
+    urls = [reverse("admin:{}_{}_import".format(*info)), reverse("admin:{}_{}_export".format(*info))]
+
+    statuses = tuple(persona.client.get(url).status_code for url in urls)
+
+    if role == "anonymous":
+        assert statuses == (302, 302)
+    else:
+        assert statuses == IMPORT_EXPORT[model][role], f"{role} on {model.__name__}: {statuses}"
