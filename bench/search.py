@@ -6,7 +6,8 @@ against exact search over the same vectors (sequential scan, index disabled), in
 Vectors: WordNet glosses (Debian wordnet-base) embedded with the real model; past --real texts,
 records are real vectors plus small Gaussian noise (renormalised), as the issue allows. The
 vectors of the real texts are cached under var/bench/ so a second run skips the model.
-Runs in its own database (tally_bench) on the embedded server; the dev data stays untouched.
+Runs in its own database (tally_bench_search) on the embedded server, dropped at the end; the dev
+data stays untouched.
 Reports p95 latency of unfiltered search and of search filtered to one dataset holding 10%,
 recall@10 against exact search, ef_search, index build time and size.
 """
@@ -33,7 +34,9 @@ os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-BENCH_DATABASE = "tally_bench"
+from bench.harness import drop_database, setup_django  # noqa: E402
+
+BENCH_DATABASE = "tally_bench_search"
 MODEL = "all-MiniLM-L6-v2"
 DATASETS = 10  # record i belongs to dataset i % 10: each holds 10%
 WORDNET = Path("/usr/share/wordnet")
@@ -94,20 +97,6 @@ class PrecomputedEmbedder:
 
     def embed(self, texts):
         return np.stack([self.vectors[text] for text in texts])
-
-
-def setup_django():
-    from django.conf import settings
-
-    from config import embedded_db
-
-    if os.environ.get("DATABASE_URL"):
-        sys.exit("bench/search.py makes its own database on the embedded server: unset DATABASE_URL")
-    embedded_db.ensure_server(Path(settings.DATA_DIR), database=BENCH_DATABASE)
-    settings.DATABASES["default"]["NAME"] = BENCH_DATABASE
-    import django
-
-    django.setup()
 
 
 def load(records: np.ndarray, texts: list[str]) -> tuple[list[int], float, int]:
@@ -248,7 +237,17 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, nargs="*", help="ef_search values to compare (default: the app's)")
     args = parser.parse_args()
 
-    setup_django()
+    socket_dir = setup_django(database=BENCH_DATABASE, script="bench/search.py")
+    try:
+        run(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(socket_dir, BENCH_DATABASE)  # a million vectors take gigabytes
+
+
+def run(args: argparse.Namespace) -> None:
     from corpus.services.search import DEFAULT_EF_SEARCH
 
     glosses = wordnet_glosses(args.real + args.queries)

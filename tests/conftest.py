@@ -1,4 +1,5 @@
 import os
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -7,6 +8,43 @@ from django.test import Client
 
 from labeling.roles import Role
 from tests.factories import DatasetFactory, UserFactory
+
+ORPHAN_TEST_DATABASE = re.compile(r"test_tally_(\d+)(_gw\d+)?")
+
+
+def pytest_sessionstart(session):
+    """Drop the test databases of earlier runs whose process is gone: a run that was killed, or
+    whose teardown found a session still connected, leaves its database on the embedded server,
+    and they would pile up there run after run. Only the controller does it (not xdist workers),
+    only on the embedded server; a run still going on this machine keeps its databases."""
+    import psycopg
+    from django.conf import settings
+    from psycopg import sql
+
+    if hasattr(session.config, "workerinput") or settings.DATABASE_URL:
+        return  # a server elsewhere may hold the databases of other machines' runs, whose pids mean nothing here
+
+    database = settings.DATABASES["default"]
+    params = {"host": database["HOST"], "port": database["PORT"] or None, "user": database["USER"]}
+    if database.get("PASSWORD"):
+        params["password"] = database["PASSWORD"]
+    with psycopg.connect(**params, dbname="postgres", autocommit=True) as conn:
+        names = [name for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test_tally_%'")]
+        for name in names:
+            match = ORPHAN_TEST_DATABASE.fullmatch(name)
+            if match and not _process_alive(int(match.group(1))):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
 
 ROLES = ["annotator", "reviewer", "data_lead", "ml_engineer", "admin"]
 ROLE_GROUPS = {
