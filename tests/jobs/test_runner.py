@@ -92,6 +92,17 @@ def test_job_list_shows_progress(ml_engineer):
     assert "width: 25%" in response.text
 
 
+def run_job_then_close(job_id: int) -> None:
+    """run_job on a thread of its own, whose connection must not outlive it (an idle session
+    left open keeps the test database from being dropped at the end of the run)."""
+    from django.db import connection
+
+    try:
+        run_job(job_id)
+    finally:
+        connection.close()
+
+
 def test_a_job_whose_row_is_briefly_locked_still_runs_when_its_id_arrives(transactional_db):
     """The sweeper stamps `enqueued_at` right after sending the id; a worker that receives the id
     in that instant must wait for the lock, not skip the job and drop the message."""
@@ -104,7 +115,7 @@ def test_a_job_whose_row_is_briefly_locked_still_runs_when_its_id_arrives(transa
     db = connection.settings_dict
     with psycopg.connect(host=db["HOST"], user=db["USER"], dbname=db["NAME"]) as other:
         other.execute("SELECT 1 FROM jobs_job WHERE id = %s FOR UPDATE", [job.pk])  # holds the row lock
-        worker = threading.Thread(target=run_job, args=[job.pk])
+        worker = threading.Thread(target=run_job_then_close, args=[job.pk])
         worker.start()
         worker.join(timeout=0.5)
         assert worker.is_alive(), "the worker must wait for the lock"
