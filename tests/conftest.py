@@ -142,3 +142,22 @@ def sign_in(page, live_server, user: User, password: str = "correct horse batter
     page.fill("input[name=password]", password)
     page.locator("form button[type=submit], form input[type=submit]").first.click()
     page.wait_for_url(live_server.url + "/admin/")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_session_left_on_the_test_database(django_db_setup, django_db_blocker):
+    """End the test database's other sessions before pytest-django drops it. One is left by the
+    time the run ends: a connection the main thread opened during an ordinary test (seen with
+    tests/corpus/test_embed_actions.py), idle after that test's ROLLBACK, and afterwards replaced
+    rather than closed — most likely because later code ran in another context (Playwright's sync
+    API runs in a greenlet with contextvars of its own, and Django keeps connections per context).
+    Without this the drop fails ("being accessed by other users") and the database stays on the
+    embedded server."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
