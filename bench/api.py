@@ -19,24 +19,17 @@ gunicorn stops and the bench database is dropped at the end, Ctrl-C too.
     .venv/bin/python bench/api.py [--records 1000000] [--requests 300] [--workers 2] [--quick]
 """
 
+import argparse
+import os
+import signal
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parents[1]
-# This script is bench/api.py and the project has an `api` package: with bench/ first on
-# sys.path, `import api` (Django loading the app) would load this script instead.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
-else:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401  # before anything of the project: see bench/_bootstrap.py
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
-from urllib.parse import urlencode  # noqa: E402
-
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     PROXY_HEADERS,
     Gunicorn,
     demo_texts,
@@ -45,11 +38,6 @@ from bench.harness import (  # noqa: E402
     percentile,
     setup_django,
 )
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-os.environ.setdefault("DEBUG", "1")  # this process only loads data; gunicorn runs with DEBUG off
-os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
 
 BENCH_DATABASE = "tally_bench_api"
 GOAL_P95_MS = 30.0

@@ -18,29 +18,18 @@ search per record is what costs, whatever the vectors), HNSW-indexed as in produ
     .venv/bin/python bench/export.py [--records 1000000] [--baseline-records 20000] [--near-records 100000]
 """
 
+import argparse
+import csv
+import json
+import os
+import signal
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# bench/ holds queue.py, which would shadow the standard library's `queue` for everything this
-# script imports: the project root takes bench/'s place on the path.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
-else:
-    sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+import _bootstrap  # noqa: F401  # before anything of the project: see bench/_bootstrap.py
 
 BENCH_DATABASE = "tally_bench_export"
 MAIN_DATASET = "Bench export"

@@ -22,16 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# bench/ holds queue.py, which would shadow the standard library's `queue` for everything this
-# script imports: the project root takes bench/'s place on the path.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
-else:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
+import _bootstrap  # noqa: F401  # before anything of the project: see bench/_bootstrap.py
 
 WORDNET = Path("/usr/share/wordnet")
 LEXNAMES = [

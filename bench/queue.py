@@ -24,29 +24,21 @@ database is dropped at the end, on Ctrl-C too.
         [--burst-seconds 30] [--overlap 1 [2]] [--workers 4] [--worker-class sync] [--quick]
 """
 
+import argparse
+import math
+import os
+import random
+import re
+import signal
 import sys
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# The issue names this benchmark `bench/queue`, which is also a standard library module: with
-# bench/ first on sys.path, `import queue` (concurrent.futures, httpx, logging) would load this
-# script a second time. The project root takes bench/'s place.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
-else:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401  # before anything of the project: see bench/_bootstrap.py
 
-import argparse  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     PROXY_HEADERS,
     Gunicorn,
     demo_texts,
@@ -55,11 +47,6 @@ from bench.harness import (  # noqa: E402
     percentile,
     setup_django,
 )
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-os.environ.setdefault("DEBUG", "1")  # this process only loads data and checks it; gunicorn runs with DEBUG off
-os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
 
 BENCH_DATABASE = "tally_bench_queue"
 GOAL_P95_MS = 50.0

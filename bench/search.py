@@ -21,20 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _bootstrap import ROOT  # before anything of the project: see bench/_bootstrap.py
 
-ROOT = Path(__file__).resolve().parents[1]
-# bench/ holds queue.py, which would shadow the standard library's `queue` for everything this
-# script imports: the project root takes bench/'s place on the path.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
-else:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.harness import drop_database, setup_django  # noqa: E402
+from bench.harness import drop_database, setup_django
 
 BENCH_DATABASE = "tally_bench_search"
 MODEL = "all-MiniLM-L6-v2"
